@@ -1,0 +1,456 @@
+//! The Agent actor: one coding agent (or any command) of a workspace.
+//!
+//! - Parent: a Workspace actor, told of record changes by
+//!   `WorkspaceMsg::AgentChanged` (a cast: children never wait on parents).
+//! - Children: at most one Pty actor, running the agent's process.
+//! - Messages: info, subscribe, input, resize, scrollback, stop, start; from
+//!   the Pty, `PtyExited`; a timer that looks for the agent's session file.
+//! - Supervision: the agent's *process* exiting is normal (status
+//!   `exited(code)`, not restarted: the user decides). The Pty *actor*
+//!   failing (a PTY error) restarts it with the resume command, at most
+//!   `MAX_RESTARTS` times a minute; after that the agent shows exited(-1).
+//! - Invariants: the first prompt is passed once, on the first start only;
+//!   every later start resumes the conversation; the session id, once found,
+//!   is saved through the parent before anything else can restart us.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use regex::Regex;
+
+use crate::error::ActorError;
+use crate::model::{AgentInfo, AgentRecord, AgentStatus};
+use crate::profile::{self, Profile, PromptMode};
+use crate::pty::{PtyActor, PtyMsg, PtySpec, Subscription};
+use crate::scrollback::Scrollback;
+use crate::workspace::WorkspaceMsg;
+use crate::{Runtime, status};
+
+const MAX_RESTARTS: usize = 3;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+const SESSION_POLL: Duration = Duration::from_secs(1);
+/// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the agent comes up.
+#[derive(Clone, Debug)]
+pub enum StartMode {
+    /// First start: the prompt is handed over.
+    Fresh,
+    /// After a node restart: resume the conversation, say so on the screen.
+    Resume { banner: String },
+    /// Not running (stopped by the user or exited): no process.
+    Idle,
+}
+
+pub struct AgentActor {
+    pub rt: Arc<Runtime>,
+    pub workspace: String,
+    pub workdir: PathBuf,
+}
+
+pub struct AgentArgs {
+    pub record: AgentRecord,
+    pub mode: StartMode,
+    pub parent: ActorRef<WorkspaceMsg>,
+}
+
+pub enum AgentMsg {
+    Info(RpcReplyPort<AgentInfo>),
+    Subscribe {
+        with_scrollback: bool,
+        reply: RpcReplyPort<Result<Subscription, ActorError>>,
+    },
+    Input(Vec<u8>, RpcReplyPort<Result<(), ActorError>>),
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    Scrollback(RpcReplyPort<Result<Vec<u8>, ActorError>>),
+    Stop(RpcReplyPort<()>),
+    Start(RpcReplyPort<Result<(), ActorError>>),
+    PtyExited {
+        code: i32,
+    },
+    FindSession,
+}
+
+pub struct AgentState {
+    record: AgentRecord,
+    profile: Profile,
+    waiting: Vec<Regex>,
+    pty: Option<ActorRef<PtyMsg>>,
+    stopped: bool,
+    started_at: SystemTime,
+    restarts: VecDeque<Instant>,
+    size: (u16, u16),
+    parent: ActorRef<WorkspaceMsg>,
+}
+
+impl Actor for AgentActor {
+    type Msg = AgentMsg;
+    type State = AgentState;
+    type Arguments = AgentArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        args: AgentArgs,
+    ) -> Result<AgentState, ActorProcessingErr> {
+        let profile = self.rt.profile(&args.record.profile)?.clone();
+        let mut state = AgentState {
+            waiting: status::compile(&profile.waiting),
+            profile,
+            stopped: matches!(args.mode, StartMode::Idle) && args.record.exited.is_none(),
+            record: args.record,
+            pty: None,
+            started_at: SystemTime::now(),
+            restarts: VecDeque::new(),
+            size: (24, 80),
+            parent: args.parent,
+        };
+        match args.mode {
+            StartMode::Fresh => self.spawn_pty(&myself, &mut state, true, None).await?,
+            StartMode::Resume { banner } => {
+                self.spawn_pty(&myself, &mut state, false, Some(banner))
+                    .await?
+            }
+            StartMode::Idle => {}
+        }
+        myself.send_interval(SESSION_POLL, || AgentMsg::FindSession);
+        Ok(state)
+    }
+
+    /// Children go first and are waited for, so every terminal has saved
+    /// its scrollback and ended its process when this actor is gone.
+    async fn post_stop(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        _state: &mut AgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself
+            .stop_children_and_wait(None, Some(STOP_TIMEOUT))
+            .await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        msg: AgentMsg,
+        state: &mut AgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AgentMsg::Info(reply) => {
+                let _ = reply.send(state.info().await);
+            }
+            AgentMsg::Subscribe {
+                with_scrollback,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe(state, with_scrollback).await);
+            }
+            AgentMsg::Input(bytes, reply) => {
+                let _ = reply.send(self.running(state).map(|pty| {
+                    let _ = pty.cast(PtyMsg::Input(bytes));
+                }));
+            }
+            AgentMsg::Resize { rows, cols } => state.resize(rows, cols),
+            AgentMsg::Scrollback(reply) => {
+                let _ = reply.send(self.scrollback(state).await);
+            }
+            AgentMsg::Stop(reply) => {
+                state.stop();
+                let _ = reply.send(());
+            }
+            AgentMsg::Start(reply) => {
+                let _ = reply.send(self.start(&myself, state).await);
+            }
+            AgentMsg::PtyExited { code } => state.exited(code),
+            AgentMsg::FindSession => self.find_session(state),
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        event: SupervisionEvent,
+        state: &mut AgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = event {
+            let ours = state
+                .pty
+                .as_ref()
+                .is_some_and(|p| p.get_id() == cell.get_id());
+            if !ours {
+                return Ok(());
+            }
+            tracing::warn!(workspace = %self.workspace, agent = %state.record.name, error = %err, "terminal failed");
+            state.pty = None;
+            let now = Instant::now();
+            state
+                .restarts
+                .retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+            if state.restarts.len() >= MAX_RESTARTS {
+                state.exited(-1);
+                return Ok(());
+            }
+            state.restarts.push_back(now);
+            let banner = Some("terminal failed; agent resumed".to_string());
+            if let Err(e) = self.spawn_pty(&myself, state, false, banner).await {
+                tracing::error!(workspace = %self.workspace, agent = %state.record.name, error = %e, "cannot restart agent");
+                state.exited(-1);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AgentActor {
+    /// Starts the process in a new Pty actor: the first time with the
+    /// prompt, later with the profile's resume command.
+    async fn spawn_pty(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+        state: &mut AgentState,
+        fresh: bool,
+        banner: Option<String>,
+    ) -> Result<(), ActorError> {
+        let argv = state.argv(fresh);
+        let program = argv.first().cloned().unwrap_or_default();
+        if profile::find_program(&program).is_none() {
+            return Err(ActorError::ProgramMissing {
+                profile: state.record.profile.clone(),
+                program,
+            });
+        }
+        let path = self.rt.scrollback_path(&self.workspace, &state.record.name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ActorError::Pty(format!("{}: {e}", dir.display())))?;
+        }
+        let mut env: Vec<(String, String)> = state
+            .profile
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push(("TERM".into(), "xterm-256color".into()));
+        env.push(("HOME".into(), self.rt.home.to_string_lossy().into_owned()));
+        env.push(("ROAM_WORKSPACE".into(), self.workspace.clone()));
+        env.push(("ROAM_AGENT".into(), state.record.name.clone()));
+        let spec = PtySpec {
+            argv,
+            cwd: self.workdir.clone(),
+            env,
+            scrollback_path: path,
+            scrollback_bytes: self.rt.scrollback_bytes,
+            rows: state.size.0,
+            cols: state.size.1,
+            banner,
+            owner: myself.clone(),
+        };
+        let (pty, _) = Actor::spawn_linked(None, PtyActor, spec, myself.get_cell())
+            .await
+            .map_err(|e| ActorError::Pty(e.to_string()))?;
+        if let (true, PromptMode::Type, Some(prompt)) =
+            (fresh, &state.profile.prompt, &state.record.prompt)
+        {
+            let _ = pty.cast(PtyMsg::Input(format!("{prompt}\r").into_bytes()));
+        }
+        state.pty = Some(pty);
+        state.stopped = false;
+        state.started_at = SystemTime::now();
+        Ok(())
+    }
+
+    fn running<'a>(&self, state: &'a AgentState) -> Result<&'a ActorRef<PtyMsg>, ActorError> {
+        match &state.pty {
+            Some(pty) if !state.stopped && state.record.exited.is_none() => Ok(pty),
+            _ => Err(ActorError::AgentNotRunning {
+                workspace: self.workspace.clone(),
+                agent: state.record.name.clone(),
+                status: state.status_without_pty().to_string(),
+            }),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        state: &AgentState,
+        with_scrollback: bool,
+    ) -> Result<Subscription, ActorError> {
+        // A finished agent can still be viewed: its Pty actor keeps the screen.
+        let pty = state
+            .pty
+            .as_ref()
+            .ok_or_else(|| ActorError::AgentNotRunning {
+                workspace: self.workspace.clone(),
+                agent: state.record.name.clone(),
+                status: state.status_without_pty().to_string(),
+            })?;
+        pty.call(
+            |reply| PtyMsg::Subscribe {
+                with_scrollback,
+                reply,
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await?
+        .success_or_internal()
+    }
+
+    async fn scrollback(&self, state: &AgentState) -> Result<Vec<u8>, ActorError> {
+        if let Some(pty) = &state.pty {
+            return pty
+                .call(PtyMsg::Scrollback, Some(CALL_TIMEOUT))
+                .await?
+                .success_or_internal();
+        }
+        let path = self.rt.scrollback_path(&self.workspace, &state.record.name);
+        Scrollback::open(&path, self.rt.scrollback_bytes)
+            .map(|s| s.contents())
+            .map_err(|e| ActorError::Internal(format!("cannot read {}: {e}", path.display())))
+    }
+
+    async fn start(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+        state: &mut AgentState,
+    ) -> Result<(), ActorError> {
+        if self.running(state).is_ok() {
+            return Ok(());
+        }
+        if let Some(old) = state.pty.take() {
+            // The old actor flushes its scrollback on stop; the new one
+            // continues the same file.
+            let _ = old.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
+        }
+        state.record.exited = None;
+        self.spawn_pty(myself, state, false, Some("agent resumed".into()))
+            .await?;
+        let _ = state
+            .parent
+            .cast(WorkspaceMsg::AgentChanged(state.record.clone()));
+        Ok(())
+    }
+
+    fn find_session(&self, state: &mut AgentState) {
+        if state.record.session.is_some() || state.pty.is_none() {
+            return;
+        }
+        let Some(template) = &state.profile.session_dir else {
+            return;
+        };
+        let dir = profile::expand_session_dir(template, &self.rt.home, &self.workdir);
+        // Files touched just before our start belong to someone else.
+        let since = state.started_at - Duration::from_secs(1);
+        if let Some(id) = profile::newest_session(&dir, since) {
+            tracing::info!(workspace = %self.workspace, agent = %state.record.name, session = %id, "found agent session");
+            state.record.session = Some(id);
+            let _ = state
+                .parent
+                .cast(WorkspaceMsg::AgentChanged(state.record.clone()));
+        }
+    }
+}
+
+impl AgentState {
+    fn argv(&self, fresh: bool) -> Vec<String> {
+        if fresh {
+            let mut argv = self.profile.command.clone();
+            if let (PromptMode::Arg, Some(p)) = (&self.profile.prompt, &self.record.prompt) {
+                argv.push(p.clone());
+            }
+            return argv;
+        }
+        match (
+            &self.record.session,
+            &self.profile.resume,
+            &self.profile.resume_last,
+        ) {
+            (Some(id), Some(resume), _) => {
+                resume.iter().map(|a| a.replace("{session}", id)).collect()
+            }
+            (_, _, Some(last)) => last.clone(),
+            _ => self.profile.command.clone(),
+        }
+    }
+
+    async fn info(&self) -> AgentInfo {
+        let (status, pid) = match (&self.pty, self.stopped) {
+            (Some(pty), false) => match pty.call(PtyMsg::Activity, Some(CALL_TIMEOUT)).await {
+                Ok(ractor::rpc::CallResult::Success(a)) => {
+                    (status::derive(&a, &self.waiting), a.pid)
+                }
+                _ => (AgentStatus::Exited { code: -1 }, None),
+            },
+            _ => (self.status_without_pty(), None),
+        };
+        let status = match (status, self.record.exited) {
+            (AgentStatus::Exited { .. }, Some(code)) => AgentStatus::Exited { code },
+            (s, _) => s,
+        };
+        AgentInfo {
+            name: self.record.name.clone(),
+            profile: self.record.profile.clone(),
+            status,
+            session: self.record.session.clone(),
+            pid: pid.filter(|_| !matches!(status, AgentStatus::Exited { .. })),
+        }
+    }
+
+    fn status_without_pty(&self) -> AgentStatus {
+        match self.record.exited {
+            Some(code) => AgentStatus::Exited { code },
+            None => AgentStatus::Stopped,
+        }
+    }
+
+    fn resize(&mut self, rows: u16, cols: u16) {
+        self.size = (rows, cols);
+        if let Some(pty) = &self.pty {
+            let _ = pty.cast(PtyMsg::Resize { rows, cols });
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stopped = true;
+        if let Some(pty) = &self.pty {
+            let _ = pty.cast(PtyMsg::Kill);
+        }
+    }
+
+    fn exited(&mut self, code: i32) {
+        if self.stopped {
+            return;
+        }
+        self.record.exited = Some(code);
+        let _ = self
+            .parent
+            .cast(WorkspaceMsg::AgentChanged(self.record.clone()));
+    }
+}
+
+/// Turns a ractor call result into ours: a timeout or a dropped reply is an
+/// internal error with a readable message.
+pub(crate) trait CallResultExt<T> {
+    fn success_or_internal(self) -> Result<T, ActorError>;
+}
+
+impl<T> CallResultExt<T> for ractor::rpc::CallResult<T> {
+    fn success_or_internal(self) -> Result<T, ActorError> {
+        match self {
+            ractor::rpc::CallResult::Success(v) => Ok(v),
+            ractor::rpc::CallResult::Timeout => Err(ActorError::Internal("timed out".into())),
+            ractor::rpc::CallResult::SenderError => Err(ActorError::Internal(
+                "actor stopped before answering".into(),
+            )),
+        }
+    }
+}

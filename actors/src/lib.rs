@@ -1,0 +1,66 @@
+//! The actor tree of a Roam node (ractor).
+//!
+//! ```text
+//! NodeActor                 one per node; owns the name → workspace map
+//! └── WorkspaceActor        one per workspace; owns its record
+//!     └── AgentActor        one per agent; owns profile, session, status
+//!         └── PtyActor      one per running process; PTY, scrollback, screen
+//! ```
+//!
+//! Calls go down the tree and casts go up, so no actor ever waits on its
+//! parent and the tree cannot deadlock. Everything that must survive a
+//! restart or travel to another node is a plain [`model::WorkspaceRecord`],
+//! saved through [`persist::Persist`] before a change is acknowledged. This
+//! crate never touches the network: the node wires it to sockets and peers.
+//!
+//! - [`model`]: records and infos, plain data.
+//! - [`profile`]: agent profiles and how to find their session files.
+//! - [`scrollback`]: the byte ring mirrored to disk.
+//! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
+
+pub mod agent;
+pub mod error;
+pub mod model;
+pub mod node;
+pub mod persist;
+pub mod profile;
+pub mod pty;
+pub mod scrollback;
+pub mod status;
+pub mod workspace;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::ActorError;
+
+/// What every actor of a node reads and nobody changes: set once at start.
+pub struct Runtime {
+    pub node_name: String,
+    pub worktrees_dir: PathBuf,
+    pub scrollback_dir: PathBuf,
+    pub profiles: BTreeMap<String, profile::Profile>,
+    pub default_profile: String,
+    pub scrollback_bytes: usize,
+    /// The agents' home, where their session files live.
+    pub home: PathBuf,
+    pub store: Arc<dyn persist::Persist>,
+}
+
+impl Runtime {
+    pub fn profile(&self, name: &str) -> Result<&profile::Profile, ActorError> {
+        self.profiles
+            .get(name)
+            .ok_or_else(|| ActorError::UnknownProfile {
+                name: name.to_string(),
+                known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    pub fn scrollback_path(&self, workspace: &str, agent: &str) -> PathBuf {
+        self.scrollback_dir
+            .join(workspace)
+            .join(format!("{agent}.log"))
+    }
+}

@@ -1,0 +1,388 @@
+//! The Pty actor: one process in a pseudo-terminal, its scrollback and its
+//! screen.
+//!
+//! - Parent: an Agent actor, which it notifies with `AgentMsg::PtyExited`.
+//! - Children: none. Two plain threads per PTY do the blocking work: a
+//!   reader (PTY → `PtyMsg::Output`) and a waiter (`wait()` →
+//!   `PtyMsg::ChildExited`); a third writes input so a process that stops
+//!   reading cannot block the actor.
+//! - Messages: output and exit from the threads; input, resize, subscribe,
+//!   scrollback, activity and kill from the agent; a persist tick.
+//! - Invariants: every byte the process writes goes, in order, to the
+//!   scrollback, the screen model and every subscriber; a subscriber gets the
+//!   current screen and then exactly the bytes that follow it (taken in one
+//!   message, so nothing falls between). The actor outlives its process so
+//!   the scrollback stays readable; it is persisted every second and on stop.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::broadcast;
+
+use crate::agent::AgentMsg;
+use crate::scrollback::Scrollback;
+
+/// Subscriber channel depth, in chunks. A viewer that falls further behind
+/// gets `Lagged` and resynchronises from the screen, as mosh does, instead of
+/// holding the agent back or growing memory without bound.
+const SUBSCRIBER_DEPTH: usize = 4096;
+/// How much scrollback is replayed into a fresh screen model after a restart.
+const SCREEN_REBUILD_BYTES: usize = 256 * 1024;
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
+/// How long an agent has to exit after SIGHUP before its group is killed.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Debug)]
+pub enum PtyEvent {
+    Output(Arc<[u8]>),
+    Exited { code: i32 },
+}
+
+/// A viewer's start: the screen as it is now, then the live stream.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Escape sequences that paint the current screen and cursor.
+    pub screen: Vec<u8>,
+    /// The whole scrollback, when asked for (`roam logs --follow`).
+    pub scrollback: Option<Vec<u8>>,
+    pub exited: Option<i32>,
+    pub events: broadcast::Receiver<PtyEvent>,
+}
+
+/// What status is derived from.
+#[derive(Clone, Debug)]
+pub struct Activity {
+    pub quiet_for: Duration,
+    pub cursor_line: String,
+    pub last_line: String,
+    pub exited: Option<i32>,
+    pub pid: Option<u32>,
+    pub produced_output: bool,
+}
+
+pub struct PtySpec {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub scrollback_path: PathBuf,
+    pub scrollback_bytes: usize,
+    pub rows: u16,
+    pub cols: u16,
+    /// Written into the scrollback and screen before the process starts
+    /// (e.g. "node restarted").
+    pub banner: Option<String>,
+    pub owner: ActorRef<AgentMsg>,
+}
+
+pub enum PtyMsg {
+    Output(Vec<u8>),
+    ReadEnded,
+    ChildExited {
+        code: i32,
+    },
+    Input(Vec<u8>),
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    Subscribe {
+        with_scrollback: bool,
+        reply: RpcReplyPort<Subscription>,
+    },
+    Scrollback(RpcReplyPort<Vec<u8>>),
+    Activity(RpcReplyPort<Activity>),
+    /// Ends the process (SIGHUP, then SIGKILL to its group after a grace).
+    Kill,
+    /// The grace is over: SIGKILL the process group if it still runs.
+    ForceKill,
+    Persist,
+}
+
+pub struct PtyActor;
+
+pub struct PtyState {
+    scrollback: Scrollback,
+    screen: vt100::Parser,
+    events: broadcast::Sender<PtyEvent>,
+    master: Box<dyn MasterPty + Send>,
+    input: std::sync::mpsc::Sender<Vec<u8>>,
+    killer: Box<dyn ChildKiller + Send + Sync>,
+    pid: Option<u32>,
+    last_output: Instant,
+    produced_output: bool,
+    child_exit: Option<i32>,
+    read_done: bool,
+    exit_reported: bool,
+    owner: ActorRef<AgentMsg>,
+}
+
+impl Actor for PtyActor {
+    type Msg = PtyMsg;
+    type State = PtyState;
+    type Arguments = PtySpec;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PtyMsg>,
+        spec: PtySpec,
+    ) -> Result<PtyState, ActorProcessingErr> {
+        let state = PtyState::start(myself.clone(), spec)?;
+        myself.send_interval(PERSIST_EVERY, || PtyMsg::Persist);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<PtyMsg>,
+        state: &mut PtyState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.kill();
+        state.persist();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<PtyMsg>,
+        msg: PtyMsg,
+        state: &mut PtyState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PtyMsg::Output(bytes) => state.output(&bytes),
+            PtyMsg::ReadEnded => state.read_ended(),
+            PtyMsg::ChildExited { code } => state.child_exited(code),
+            PtyMsg::Input(bytes) => state.input(bytes),
+            PtyMsg::Resize { rows, cols } => state.resize(rows, cols),
+            PtyMsg::Subscribe {
+                with_scrollback,
+                reply,
+            } => {
+                let _ = reply.send(state.subscribe(with_scrollback));
+            }
+            PtyMsg::Scrollback(reply) => {
+                let _ = reply.send(state.scrollback.contents());
+            }
+            PtyMsg::Activity(reply) => {
+                let _ = reply.send(state.activity());
+            }
+            PtyMsg::Kill => {
+                state.kill();
+                myself.send_after(KILL_GRACE, || PtyMsg::ForceKill);
+            }
+            PtyMsg::ForceKill => state.force_kill(),
+            PtyMsg::Persist => state.persist(),
+        }
+        Ok(())
+    }
+}
+
+impl PtyState {
+    fn start(myself: ActorRef<PtyMsg>, spec: PtySpec) -> Result<PtyState, ActorProcessingErr> {
+        let mut scrollback = Scrollback::open(&spec.scrollback_path, spec.scrollback_bytes)?;
+        let mut screen = vt100::Parser::new(nonzero(spec.rows), nonzero(spec.cols), 0);
+        screen.process(&scrollback.tail(SCREEN_REBUILD_BYTES));
+        if let Some(banner) = &spec.banner {
+            let line = format!("\r\n\x1b[7m[roam] {banner}\x1b[0m\r\n");
+            scrollback.push(line.as_bytes());
+            screen.process(line.as_bytes());
+        }
+
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: spec.rows,
+                cols: spec.cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .map_err(|e| format!("cannot open a pty: {e}"))?;
+        let mut cmd = CommandBuilder::from_argv(spec.argv.iter().map(Into::into).collect());
+        cmd.cwd(&spec.cwd);
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        let mut child = pair
+            .slave
+            .spawn_command(cmd)
+            .map_err(|e| format!("cannot start {}: {e}", spec.argv.join(" ")))?;
+        // The slave end belongs to the child now; keeping it open here would
+        // hide the child's exit from the reader.
+        drop(pair.slave);
+        let pid = child.process_id();
+        let killer = child.clone_killer();
+        let mut reader = pair.master.try_clone_reader()?;
+        let mut writer = pair.master.take_writer()?;
+
+        let out = myself.clone();
+        std::thread::Builder::new()
+            .name("pty-read".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if out.cast(PtyMsg::Output(buf[..n].to_vec())).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = out.cast(PtyMsg::ReadEnded);
+            })?;
+        let waiter = myself.clone();
+        std::thread::Builder::new()
+            .name("pty-wait".into())
+            .spawn(move || {
+                let code = match child.wait() {
+                    Ok(status) if status.signal().is_some() => 128 + 1,
+                    Ok(status) => status.exit_code() as i32,
+                    Err(_) => -1,
+                };
+                let _ = waiter.cast(PtyMsg::ChildExited { code });
+            })?;
+        let (input, input_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        std::thread::Builder::new()
+            .name("pty-write".into())
+            .spawn(move || {
+                for chunk in input_rx {
+                    if writer
+                        .write_all(&chunk)
+                        .and_then(|_| writer.flush())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })?;
+
+        let (events, _) = broadcast::channel(SUBSCRIBER_DEPTH);
+        Ok(PtyState {
+            scrollback,
+            screen,
+            events,
+            master: pair.master,
+            input,
+            killer,
+            pid,
+            last_output: Instant::now(),
+            produced_output: false,
+            child_exit: None,
+            read_done: false,
+            exit_reported: false,
+            owner: spec.owner,
+        })
+    }
+
+    fn output(&mut self, bytes: &[u8]) {
+        self.last_output = Instant::now();
+        self.produced_output = true;
+        self.scrollback.push(bytes);
+        self.screen.process(bytes);
+        // No receivers is fine: nobody is attached.
+        let _ = self.events.send(PtyEvent::Output(Arc::from(bytes)));
+    }
+
+    fn read_ended(&mut self) {
+        self.read_done = true;
+        self.report_exit();
+    }
+
+    fn child_exited(&mut self, code: i32) {
+        self.child_exit = Some(code);
+        self.report_exit();
+    }
+
+    /// The exit is reported once both the process has ended and its last
+    /// output was read, so viewers never see "exited" before the final bytes.
+    fn report_exit(&mut self) {
+        let Some(code) = self.child_exit else { return };
+        if !self.read_done || self.exit_reported {
+            return;
+        }
+        self.exit_reported = true;
+        let _ = self.events.send(PtyEvent::Exited { code });
+        self.persist();
+        let _ = self.owner.cast(AgentMsg::PtyExited { code });
+    }
+
+    fn input(&mut self, bytes: Vec<u8>) {
+        if self.child_exit.is_none() {
+            let _ = self.input.send(bytes);
+        }
+    }
+
+    fn resize(&mut self, rows: u16, cols: u16) {
+        let (rows, cols) = (rows.max(1), cols.max(1));
+        let _ = self.master.resize(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        });
+        self.screen
+            .screen_mut()
+            .set_size(nonzero(rows), nonzero(cols));
+    }
+
+    fn subscribe(&self, with_scrollback: bool) -> Subscription {
+        Subscription {
+            screen: self.screen.screen().state_formatted().into_bytes(),
+            scrollback: with_scrollback.then(|| self.scrollback.contents()),
+            exited: self.exit_reported.then_some(self.child_exit).flatten(),
+            events: self.events.subscribe(),
+        }
+    }
+
+    fn activity(&self) -> Activity {
+        let screen = self.screen.screen();
+        let (row, _) = screen.cursor_position();
+        let (_, cols) = screen.size();
+        let lines: Vec<String> = screen.rows(0, cols.get()).collect();
+        let cursor_line = lines.get(row as usize).cloned().unwrap_or_default();
+        let last_line = lines
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .cloned()
+            .unwrap_or_default();
+        Activity {
+            quiet_for: self.last_output.elapsed(),
+            cursor_line,
+            last_line,
+            exited: self.child_exit,
+            pid: self.pid,
+            produced_output: self.produced_output,
+        }
+    }
+
+    fn kill(&mut self) {
+        if self.child_exit.is_none() {
+            let _ = self.killer.kill();
+        }
+    }
+
+    /// An agent that ignores SIGHUP gets SIGKILL, with everything it started
+    /// (it leads its own session and process group).
+    fn force_kill(&mut self) {
+        if let (None, Some(pid)) = (self.child_exit, self.pid) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    fn persist(&mut self) {
+        if let Err(e) = self.scrollback.persist() {
+            tracing::warn!(error = %e, "cannot persist scrollback; will retry");
+        }
+    }
+}
+
+fn nonzero(n: u16) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(n).unwrap_or(std::num::NonZeroU16::MIN)
+}

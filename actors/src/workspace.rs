@@ -1,0 +1,397 @@
+//! The Workspace actor: one git worktree and its agents.
+//!
+//! - Parent: the Node actor.
+//! - Children: one Agent actor per agent, spawned linked.
+//! - Messages: info (git status + agents), add agent, look up an agent,
+//!   stop, start, record; from agents, `AgentChanged` (a cast).
+//! - Supervision: an Agent actor that fails is started again from its
+//!   record with its resume command (its process is gone with it).
+//! - Invariants: the record is the truth; every change to it is saved
+//!   (flushed) before the request that caused it is answered. Agent names
+//!   are unique within the workspace.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use crate::Runtime;
+use crate::agent::{AgentActor, AgentArgs, AgentMsg, CallResultExt, StartMode};
+use crate::error::ActorError;
+use crate::model::{AgentInfo, AgentRecord, WorkspaceInfo, WorkspaceRecord};
+use crate::profile;
+
+/// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct WorkspaceActor {
+    pub rt: Arc<Runtime>,
+}
+
+pub struct WorkspaceArgs {
+    pub record: WorkspaceRecord,
+    /// Brought back after a node restart (agents resume) rather than new.
+    pub restored: bool,
+}
+
+pub enum WorkspaceMsg {
+    Info(RpcReplyPort<WorkspaceInfo>),
+    AddAgent {
+        profile: Option<String>,
+        prompt: Option<String>,
+        reply: RpcReplyPort<Result<AgentInfo, ActorError>>,
+    },
+    /// The agent named, or the first one.
+    Agent {
+        name: Option<String>,
+        reply: RpcReplyPort<Result<ActorRef<AgentMsg>, ActorError>>,
+    },
+    Stop(RpcReplyPort<Result<(), ActorError>>),
+    Start(RpcReplyPort<Result<(), ActorError>>),
+    Record(RpcReplyPort<WorkspaceRecord>),
+    AgentChanged(AgentRecord),
+}
+
+pub struct WorkspaceState {
+    record: WorkspaceRecord,
+    agents: Vec<(String, ActorRef<AgentMsg>)>,
+}
+
+impl Actor for WorkspaceActor {
+    type Msg = WorkspaceMsg;
+    type State = WorkspaceState;
+    type Arguments = WorkspaceArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<WorkspaceMsg>,
+        args: WorkspaceArgs,
+    ) -> Result<WorkspaceState, ActorProcessingErr> {
+        let mut state = WorkspaceState {
+            record: args.record,
+            agents: Vec::new(),
+        };
+        let worktree_ok = PathBuf::from(&state.record.path).is_dir();
+        for agent in state.record.agents.clone() {
+            let mode = if !worktree_ok || state.record.stopped || agent.exited.is_some() {
+                StartMode::Idle
+            } else if args.restored {
+                StartMode::Resume {
+                    banner: "node restarted; agent resumed".into(),
+                }
+            } else {
+                StartMode::Fresh
+            };
+            let actor = self.spawn_agent(&myself, &state, agent.clone(), mode).await;
+            match actor {
+                Ok(a) => state.agents.push((agent.name, a)),
+                // Restoring must not fail the workspace: start it idle so the
+                // user sees the problem and keeps the scrollback.
+                Err(e) if args.restored => {
+                    tracing::error!(workspace = %state.record.name, agent = %agent.name, error = %e, "cannot resume agent");
+                    let a = self
+                        .spawn_agent(&myself, &state, agent.clone(), StartMode::Idle)
+                        .await?;
+                    state.agents.push((agent.name, a));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(state)
+    }
+
+    /// Children go first and are waited for, so every terminal has saved
+    /// its scrollback and ended its process when this actor is gone.
+    async fn post_stop(
+        &self,
+        myself: ActorRef<WorkspaceMsg>,
+        _state: &mut WorkspaceState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself
+            .stop_children_and_wait(None, Some(STOP_TIMEOUT))
+            .await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkspaceMsg>,
+        msg: WorkspaceMsg,
+        state: &mut WorkspaceState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WorkspaceMsg::Info(reply) => {
+                let _ = reply.send(self.info(state).await);
+            }
+            WorkspaceMsg::AddAgent {
+                profile,
+                prompt,
+                reply,
+            } => {
+                let _ = reply.send(self.add_agent(&myself, state, profile, prompt).await);
+            }
+            WorkspaceMsg::Agent { name, reply } => {
+                let _ = reply.send(state.agent(name.as_deref()));
+            }
+            WorkspaceMsg::Stop(reply) => {
+                let _ = reply.send(self.stop(state).await);
+            }
+            WorkspaceMsg::Start(reply) => {
+                let _ = reply.send(self.start(state).await);
+            }
+            WorkspaceMsg::Record(reply) => {
+                let _ = reply.send(state.record.clone());
+            }
+            WorkspaceMsg::AgentChanged(agent) => self.agent_changed(state, agent).await,
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<WorkspaceMsg>,
+        event: SupervisionEvent,
+        state: &mut WorkspaceState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = event {
+            let Some(pos) = state
+                .agents
+                .iter()
+                .position(|(_, a)| a.get_id() == cell.get_id())
+            else {
+                return Ok(());
+            };
+            let (name, _) = state.agents.remove(pos);
+            tracing::warn!(workspace = %state.record.name, agent = %name, error = %err, "agent actor failed; restarting it");
+            let Some(record) = state.record.agents.iter().find(|a| a.name == name).cloned() else {
+                return Ok(());
+            };
+            let mode = StartMode::Resume {
+                banner: "agent supervisor restarted".into(),
+            };
+            let actor = match self.spawn_agent(&myself, state, record.clone(), mode).await {
+                Ok(a) => a,
+                Err(_) => {
+                    self.spawn_agent(&myself, state, record, StartMode::Idle)
+                        .await?
+                }
+            };
+            state.agents.insert(pos, (name, actor));
+        }
+        Ok(())
+    }
+}
+
+impl WorkspaceActor {
+    async fn spawn_agent(
+        &self,
+        myself: &ActorRef<WorkspaceMsg>,
+        state: &WorkspaceState,
+        record: AgentRecord,
+        mode: StartMode,
+    ) -> Result<ActorRef<AgentMsg>, ActorError> {
+        let handler = AgentActor {
+            rt: self.rt.clone(),
+            workspace: state.record.name.clone(),
+            workdir: PathBuf::from(&state.record.path),
+        };
+        let args = AgentArgs {
+            record,
+            mode,
+            parent: myself.clone(),
+        };
+        match Actor::spawn_linked(None, handler, args, myself.get_cell()).await {
+            Ok((actor, _)) => Ok(actor),
+            Err(ractor::SpawnErr::StartupFailed(e)) => match e.downcast::<ActorError>() {
+                Ok(e) => Err(*e),
+                Err(e) => Err(ActorError::Pty(e.to_string())),
+            },
+            Err(e) => Err(ActorError::Internal(e.to_string())),
+        }
+    }
+
+    async fn info(&self, state: &WorkspaceState) -> WorkspaceInfo {
+        let r = &state.record;
+        let (path, base) = (PathBuf::from(&r.path), r.base.clone());
+        let git = tokio::task::spawn_blocking(move || {
+            roam_gitsync::Worktree::open(&path).and_then(|w| w.status(&base))
+        })
+        .await;
+        let (status, problem) = match git {
+            Ok(Ok(s)) => (s, None),
+            Ok(Err(e)) => (Default::default(), Some(e.to_string())),
+            Err(e) => (Default::default(), Some(e.to_string())),
+        };
+        let mut agents = Vec::with_capacity(state.agents.len());
+        for (name, agent) in &state.agents {
+            match agent.call(AgentMsg::Info, Some(CALL_TIMEOUT)).await {
+                Ok(res) => match res.success_or_internal() {
+                    Ok(info) => agents.push(info),
+                    Err(e) => {
+                        tracing::warn!(workspace = %r.name, agent = %name, error = %e, "agent did not answer")
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(workspace = %r.name, agent = %name, error = %e, "agent unreachable")
+                }
+            }
+        }
+        WorkspaceInfo {
+            name: r.name.clone(),
+            badge: if r.owner == self.rt.node_name {
+                "local".into()
+            } else {
+                r.owner.clone()
+            },
+            owner: r.owner.clone(),
+            epoch: r.epoch,
+            repo: r.repo.clone(),
+            branch: r.branch.clone(),
+            base: r.base.clone(),
+            path: r.path.clone(),
+            ahead: status.ahead,
+            behind: status.behind,
+            dirty_files: status.dirty_files,
+            problem,
+            stopped: r.stopped,
+            agents,
+        }
+    }
+
+    async fn add_agent(
+        &self,
+        myself: &ActorRef<WorkspaceMsg>,
+        state: &mut WorkspaceState,
+        profile_name: Option<String>,
+        prompt: Option<String>,
+    ) -> Result<AgentInfo, ActorError> {
+        let profile_name = profile_name.unwrap_or_else(|| self.rt.default_profile.clone());
+        let profile = self.rt.profile(&profile_name)?;
+        if profile::find_program(profile.program()).is_none() {
+            return Err(ActorError::ProgramMissing {
+                profile: profile_name,
+                program: profile.program().to_string(),
+            });
+        }
+        let record = AgentRecord {
+            name: state.unique_agent_name(&profile_name),
+            profile: profile_name,
+            prompt,
+            session: None,
+            exited: None,
+        };
+        let mut updated = state.record.clone();
+        updated.agents.push(record.clone());
+        updated.stopped = false;
+        self.save(&updated).await?;
+        let agent = match self
+            .spawn_agent(myself, state, record.clone(), StartMode::Fresh)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                // Undo: the agent never ran, so the record must not name it.
+                self.save(&state.record).await?;
+                return Err(e);
+            }
+        };
+        state.record = updated;
+        state.agents.push((record.name.clone(), agent.clone()));
+        agent
+            .call(AgentMsg::Info, Some(CALL_TIMEOUT))
+            .await?
+            .success_or_internal()
+    }
+
+    async fn stop(&self, state: &mut WorkspaceState) -> Result<(), ActorError> {
+        for (_, agent) in &state.agents {
+            agent
+                .call(AgentMsg::Stop, Some(CALL_TIMEOUT))
+                .await?
+                .success_or_internal()?;
+        }
+        let mut updated = state.record.clone();
+        updated.stopped = true;
+        self.save(&updated).await?;
+        state.record = updated;
+        Ok(())
+    }
+
+    async fn start(&self, state: &mut WorkspaceState) -> Result<(), ActorError> {
+        if !PathBuf::from(&state.record.path).is_dir() {
+            return Err(ActorError::Internal(format!(
+                "worktree {} is missing; remove the workspace with `roam rm --force {}`",
+                state.record.path, state.record.name
+            )));
+        }
+        let mut updated = state.record.clone();
+        updated.stopped = false;
+        self.save(&updated).await?;
+        state.record = updated;
+        for (_, agent) in &state.agents {
+            agent
+                .call(AgentMsg::Start, Some(CALL_TIMEOUT))
+                .await?
+                .success_or_internal()??;
+        }
+        Ok(())
+    }
+
+    async fn agent_changed(&self, state: &mut WorkspaceState, agent: AgentRecord) {
+        let Some(slot) = state
+            .record
+            .agents
+            .iter_mut()
+            .find(|a| a.name == agent.name)
+        else {
+            return;
+        };
+        *slot = agent;
+        if let Err(e) = self.save(&state.record).await {
+            tracing::error!(workspace = %state.record.name, error = %e, "cannot save agent state");
+        }
+    }
+
+    async fn save(&self, record: &WorkspaceRecord) -> Result<(), ActorError> {
+        self.rt.store.save(record).await.map_err(ActorError::Store)
+    }
+}
+
+impl WorkspaceState {
+    fn agent(&self, name: Option<&str>) -> Result<ActorRef<AgentMsg>, ActorError> {
+        let found = match name {
+            Some(n) => self.agents.iter().find(|(a, _)| a == n),
+            None => self.agents.first(),
+        };
+        match (found, name) {
+            (Some((_, a)), _) => Ok(a.clone()),
+            (None, None) => Err(ActorError::NoAgents {
+                workspace: self.record.name.clone(),
+            }),
+            (None, Some(n)) => Err(ActorError::NoSuchAgent {
+                workspace: self.record.name.clone(),
+                agent: n.to_string(),
+                known: self
+                    .agents
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// `claude`, then `claude-2`, `claude-3`...
+    fn unique_agent_name(&self, profile: &str) -> String {
+        let taken = |n: &str| self.record.agents.iter().any(|a| a.name == n);
+        if !taken(profile) {
+            return profile.to_string();
+        }
+        (2..)
+            .map(|i| format!("{profile}-{i}"))
+            .find(|n| !taken(n))
+            .unwrap_or_else(|| profile.to_string())
+    }
+}

@@ -1,0 +1,120 @@
+//! The command line, as clap sees it.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "roam",
+    version,
+    about = "Run coding agents in git workspaces across your machines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run or inspect this machine's node
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Start the node in the background (does nothing if it runs)
+    Up {
+        /// Node name (default: config, then host name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop the node gracefully: scrollback saved, agents ended
+    Down,
+    /// Make a workspace: a worktree on branch roam/NAME with an agent in it
+    New {
+        name: String,
+        /// Repository to branch from (default: the one containing the current directory)
+        #[arg(long)]
+        repo: Option<String>,
+        /// Ref to branch from (default: the repository's current branch)
+        #[arg(long)]
+        base: Option<String>,
+        /// Agent profile (claude, codex, aider, shell, or one from config)
+        #[arg(long)]
+        agent: Option<String>,
+        /// First prompt for the agent
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List workspaces with their agents
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a workspace (refuses unsaved work unless --force, which keeps a snapshot ref)
+    Rm {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop a workspace's agents (the worktree and scrollback stay)
+    Stop { name: String },
+    /// Start a stopped workspace's agents again, resuming their conversations
+    Start { name: String },
+    /// Manage agents in a workspace
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Attach your terminal to an agent (detach with Ctrl-])
+    Attach {
+        /// WORKSPACE or WORKSPACE:AGENT
+        target: String,
+    },
+    /// Type text into an agent's terminal without attaching
+    Send {
+        /// WORKSPACE or WORKSPACE:AGENT
+        target: String,
+        text: String,
+        /// Do not press Enter after the text
+        #[arg(long)]
+        no_enter: bool,
+    },
+    /// Print an agent's scrollback
+    Logs {
+        /// WORKSPACE or WORKSPACE:AGENT
+        target: String,
+        /// Keep printing new output
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Print shell completions
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Run the node in the foreground
+    Run {
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show the running node
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Start another agent in a workspace
+    Add(AgentAdd),
+}
+
+#[derive(Args, Debug)]
+pub struct AgentAdd {
+    pub workspace: String,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub prompt: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,285 @@
+//! `roam`: the command line, and (with `roam node run`) the node itself.
+//! A thin layer: it parses arguments, talks to the node through
+//! `roam_node::api`, and prints.
+
+#![allow(clippy::print_stdout)] // printing is this binary's job
+
+mod args;
+mod attach;
+mod connect;
+mod render;
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use clap::{CommandFactory, Parser};
+use roam_node::api::{Down, Request, Response, Target};
+use roam_node::client::{Client, ClientError};
+use roam_node::config::Config;
+use roam_node::paths::Paths;
+
+use args::{AgentCommand, Cli, Command, NodeCommand};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("roam: cannot start runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roam: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let paths = Paths::from_env();
+    match cli.command {
+        Command::Node(NodeCommand::Run { name }) => run_node(paths, name).await,
+        Command::Node(NodeCommand::Status { json }) => {
+            let mut client = Client::connect(&paths).await?;
+            let Response::Status(status) = client.request(Request::Status).await? else {
+                bail!("unexpected answer to status");
+            };
+            if json {
+                print_json(&serde_json::json!({
+                    "name": status.name, "pid": status.pid, "version": status.version,
+                    "protocol": status.protocol, "data_dir": status.data_dir,
+                    "uptime_secs": status.uptime_secs, "workspaces": status.workspaces,
+                    "agents_running": status.agents_running, "rss_bytes": status.rss_bytes,
+                }))
+            } else {
+                print!("{}", render::status(&status));
+                Ok(())
+            }
+        }
+        Command::Up { name } => {
+            if let Some(pid) = connect::running_pid(&paths).await {
+                println!("node already running (pid {pid})");
+                return Ok(());
+            }
+            let pid = connect::start_background(&paths, name.as_deref()).await?;
+            println!(
+                "node started (pid {pid}), data dir {}",
+                paths.home.display()
+            );
+            Ok(())
+        }
+        Command::Down => {
+            let mut client = match Client::connect(&paths).await {
+                Ok(c) => c,
+                Err(ClientError::NotRunning { home }) => {
+                    println!("no node is running with data dir {home}");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let pid = client.ping().await?;
+            client.request(Request::Shutdown).await?;
+            connect::wait_stopped(&paths, pid).await?;
+            println!("node stopped");
+            Ok(())
+        }
+        Command::New {
+            name,
+            repo,
+            base,
+            agent,
+            prompt,
+            json,
+        } => {
+            let repo = match repo {
+                Some(r) => std::path::absolute(&r).with_context(|| format!("bad repo path {r}"))?,
+                None => std::env::current_dir().context("cannot read the current directory")?,
+            };
+            let request = Request::New {
+                name,
+                repo: repo.to_string_lossy().into_owned(),
+                base,
+                profile: agent,
+                prompt,
+            };
+            let Response::Workspace(ws) = connect::connect(&paths).await?.request(request).await?
+            else {
+                bail!("unexpected answer to new");
+            };
+            if json {
+                return print_json(&ws);
+            }
+            let agents: Vec<_> = ws.agents.iter().map(|a| a.name.as_str()).collect();
+            println!(
+                "created workspace {} on branch {} at {} (agents: {})",
+                ws.name,
+                ws.branch,
+                ws.path,
+                agents.join(", ")
+            );
+            Ok(())
+        }
+        Command::Ls { json } => {
+            let Response::Workspaces(list) = connect::connect(&paths)
+                .await?
+                .request(Request::List)
+                .await?
+            else {
+                bail!("unexpected answer to ls");
+            };
+            if json {
+                return print_json(&list);
+            }
+            print!("{}", render::workspaces(&list));
+            Ok(())
+        }
+        Command::Rm { name, force } => {
+            let request = Request::Remove {
+                name: name.clone(),
+                force,
+            };
+            let Response::Removed { snapshot_ref } =
+                connect::connect(&paths).await?.request(request).await?
+            else {
+                bail!("unexpected answer to rm");
+            };
+            match snapshot_ref {
+                Some(r) => println!("removed workspace {name}; its unsaved work is kept at {r}"),
+                None => println!("removed workspace {name}"),
+            }
+            Ok(())
+        }
+        Command::Stop { name } => {
+            connect::connect(&paths)
+                .await?
+                .request(Request::Stop { name: name.clone() })
+                .await?;
+            println!("stopped workspace {name}");
+            Ok(())
+        }
+        Command::Start { name } => {
+            connect::connect(&paths)
+                .await?
+                .request(Request::Start { name: name.clone() })
+                .await?;
+            println!("started workspace {name}");
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Add(add)) => {
+            let request = Request::AddAgent {
+                workspace: add.workspace.clone(),
+                profile: add.agent,
+                prompt: add.prompt,
+            };
+            let Response::Agent(agent) = connect::connect(&paths).await?.request(request).await?
+            else {
+                bail!("unexpected answer to agent add");
+            };
+            if add.json {
+                return print_json(&agent);
+            }
+            println!(
+                "started agent {}:{} ({})",
+                add.workspace, agent.name, agent.profile
+            );
+            Ok(())
+        }
+        Command::Attach { target } => {
+            let config = Config::load(&paths.config())?;
+            let detach = config.detach_byte().with_context(|| {
+                format!("bad detach_key '{}' in config", config.terminal.detach_key)
+            })?;
+            let client = connect::connect(&paths).await?;
+            attach::run(client, &target, detach).await
+        }
+        Command::Send {
+            target,
+            text,
+            no_enter,
+        } => {
+            let mut data = text.into_bytes();
+            if !no_enter {
+                data.push(b'\r');
+            }
+            let request = Request::Send {
+                target: Target::parse(&target),
+                data,
+            };
+            connect::connect(&paths).await?.request(request).await?;
+            Ok(())
+        }
+        Command::Logs { target, follow } => {
+            let request = Request::Logs {
+                target: Target::parse(&target),
+                follow,
+            };
+            let mut client = connect::connect(&paths).await?;
+            let Response::Streaming = client.request(request).await? else {
+                bail!("unexpected answer to logs");
+            };
+            let (mut down, _up) = client.into_stream();
+            let mut stdout = std::io::stdout().lock();
+            loop {
+                match down.recv().await? {
+                    Some(Down::Output(bytes)) => {
+                        stdout.write_all(&bytes)?;
+                        stdout.flush()?;
+                    }
+                    Some(Down::Exited { code }) => {
+                        eprintln!("[roam] agent exited with code {code}");
+                        return Ok(());
+                    }
+                    Some(Down::Closed { .. }) | None => return Ok(()),
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "roam", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// The node in the foreground, logging to a daily-rotated file in the data
+/// dir (and to stderr).
+async fn run_node(paths: Paths, name: Option<String>) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    std::fs::create_dir_all(paths.logs())
+        .with_context(|| format!("data dir {} is not writable", paths.home.display()))?;
+    let config = Config::load(&paths.config())?;
+    let file = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("roam")
+        .filename_suffix("log")
+        .max_log_files(config.node.log_files.max(1))
+        .build(paths.logs())
+        .with_context(|| format!("cannot open log files in {}", paths.logs().display()))?;
+    let (file, _guard) = tracing_appender::non_blocking(file);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ROAM_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(file),
+        )
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .init();
+    roam_node::daemon::run(roam_node::daemon::NodeOptions { paths, name }).await?;
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

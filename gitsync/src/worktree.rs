@@ -1,0 +1,140 @@
+//! One checked-out worktree (main or linked): its path and its status against a base.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::cmd::{self, Git};
+use crate::oid;
+use crate::{GitError, Result};
+
+/// A working tree of a repository, identified by its top-level directory.
+#[derive(Clone, Debug)]
+pub struct Worktree {
+    pub(crate) path: PathBuf,
+    /// Extra environment for every git call; only tests set it, to simulate
+    /// machines without a configured identity.
+    pub(crate) extra_env: Vec<(OsString, OsString)>,
+}
+
+/// How a worktree differs from its base and from its own HEAD.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WorktreeStatus {
+    /// Commits on HEAD that are not on the base.
+    pub ahead: u32,
+    /// Commits on the base that are not on HEAD.
+    pub behind: u32,
+    /// Paths with staged, unstaged or untracked (non-ignored) changes.
+    pub dirty_files: u32,
+}
+
+impl Worktree {
+    /// Opens the worktree containing `path`; [`Worktree::path`] is its top-level directory.
+    pub fn open(path: &Path) -> Result<Worktree> {
+        if !path.is_dir() {
+            return Err(GitError::NotARepo {
+                path: path.to_owned(),
+            });
+        }
+        let (out, display) = Git::new(path)
+            .args(["rev-parse", "--show-toplevel"])
+            .output()?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let path = path.to_owned();
+            return Err(if stderr.contains("not a git repository") {
+                GitError::NotARepo { path }
+            } else if stderr.contains("must be run in a work tree") {
+                GitError::NotAWorktree { path }
+            } else {
+                cmd::failed(display, &out)
+            });
+        }
+        let top = String::from_utf8_lossy(&out.stdout);
+        let top = top.trim_end_matches('\n');
+        Ok(Worktree {
+            path: cmd::canonical(Path::new(top))?,
+            extra_env: Vec::new(),
+        })
+    }
+
+    /// The worktree's top-level directory, canonicalized.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn git(&self) -> Git {
+        Git::new(&self.path).envs(&self.extra_env)
+    }
+
+    /// Ahead/behind counts of HEAD relative to `base`, and the number of dirty paths.
+    pub fn status(&self, base: &str) -> Result<WorktreeStatus> {
+        let base_oid = oid::resolve(|| self.git(), base, &self.path)?;
+        let head = oid::resolve(|| self.git(), "HEAD", &self.path)?;
+        let command = self
+            .git()
+            .args(["rev-list", "--left-right", "--count"])
+            .arg(format!("{base_oid}...{head}"));
+        let display = command.display().to_owned();
+        let counts = command.run()?;
+        // Output is "<only in base>\t<only in HEAD>".
+        let parsed: Option<(u32, u32)> = counts
+            .split_once('\t')
+            .and_then(|(l, r)| Some((l.trim().parse().ok()?, r.trim().parse().ok()?)));
+        let (behind, ahead) = parsed.ok_or(GitError::UnexpectedOutput {
+            command: display,
+            output: counts,
+        })?;
+        let dirty_files = count_entries(&self.porcelain("all")?);
+        Ok(WorktreeStatus {
+            ahead,
+            behind,
+            dirty_files,
+        })
+    }
+
+    /// Whether anything is staged, modified, or untracked (and not ignored).
+    pub fn is_dirty(&self) -> Result<bool> {
+        // "normal" lists an untracked directory once instead of walking it; enough for yes/no.
+        Ok(!self.porcelain("normal")?.is_empty())
+    }
+
+    fn porcelain(&self, untracked: &str) -> Result<Vec<u8>> {
+        self.git()
+            .args(["status", "--porcelain=v1", "-z"])
+            .arg(format!("--untracked-files={untracked}"))
+            .run_bytes()
+    }
+}
+
+/// Counts the paths in `git status --porcelain=v1 -z` output.
+///
+/// Each entry is `XY <path>\0`; renames and copies are followed by an extra
+/// `<original path>\0` field, which must not be counted as a second path.
+fn count_entries(porcelain: &[u8]) -> u32 {
+    let mut fields = porcelain.split(|b| *b == 0).filter(|f| !f.is_empty());
+    let mut count = 0u32;
+    while let Some(entry) = fields.next() {
+        count = count.saturating_add(1);
+        let xy = entry.get(..2).unwrap_or(entry);
+        if xy.iter().any(|b| matches!(b, b'R' | b'C')) {
+            fields.next();
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_entries;
+
+    #[test]
+    fn rename_counts_once() {
+        let out = b"R  new.txt\0old.txt\0 M a.txt\0?? b.txt\0";
+        assert_eq!(count_entries(out), 3);
+    }
+
+    #[test]
+    fn empty_status_counts_zero() {
+        assert_eq!(count_entries(b""), 0);
+    }
+}

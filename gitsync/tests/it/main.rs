@@ -1,0 +1,9 @@
+//! Integration tests for roam-gitsync, run against the real `git` in temporary directories.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod name;
+mod repo;
+mod snapshot;
+mod worktree;

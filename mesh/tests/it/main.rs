@@ -1,0 +1,4 @@
+//! Integration tests for `roam-mesh`.
+#![allow(clippy::unwrap_used)]
+
+mod frame;

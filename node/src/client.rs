@@ -1,0 +1,94 @@
+//! The client side of the control socket, used by the `roam` CLI.
+
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::api::{Down, Envelope, PROTOCOL_VERSION, Request, Response, Up};
+use crate::conn::{self, ConnError};
+use crate::paths::Paths;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no node is running with data dir {home}")]
+    NotRunning { home: String },
+    #[error("lost the connection to the node: {0}")]
+    Conn(#[from] ConnError),
+    #[error("the node closed the connection")]
+    Closed,
+    #[error("{0}")]
+    Node(String),
+    #[error("unexpected answer from the node: {0}")]
+    Unexpected(String),
+}
+
+pub struct Client {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+}
+
+impl Client {
+    pub async fn connect(paths: &Paths) -> Result<Client, ClientError> {
+        let stream =
+            UnixStream::connect(paths.socket())
+                .await
+                .map_err(|_| ClientError::NotRunning {
+                    home: paths.home.display().to_string(),
+                })?;
+        let (reader, writer) = stream.into_split();
+        Ok(Client { reader, writer })
+    }
+
+    /// Sends a request and returns its answer; `Response::Error` becomes
+    /// `ClientError::Node` with the node's message.
+    pub async fn request(&mut self, request: Request) -> Result<Response, ClientError> {
+        let envelope = Envelope {
+            version: PROTOCOL_VERSION,
+            request,
+        };
+        conn::send(&mut self.writer, &envelope).await?;
+        match conn::recv::<Response, _>(&mut self.reader).await? {
+            Some(Response::Error { message }) => Err(ClientError::Node(message)),
+            Some(r) => Ok(r),
+            None => Err(ClientError::Closed),
+        }
+    }
+
+    pub async fn ping(&mut self) -> Result<u32, ClientError> {
+        match self.request(Request::Ping).await? {
+            Response::Pong { pid, .. } => Ok(pid),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// After `Response::Streaming`: the two directions of the stream.
+    pub fn into_stream(self) -> (DownStream, UpStream) {
+        (
+            DownStream {
+                reader: self.reader,
+            },
+            UpStream {
+                writer: self.writer,
+            },
+        )
+    }
+}
+
+pub struct DownStream {
+    reader: OwnedReadHalf,
+}
+
+impl DownStream {
+    pub async fn recv(&mut self) -> Result<Option<Down>, ClientError> {
+        Ok(conn::recv::<Down, _>(&mut self.reader).await?)
+    }
+}
+
+pub struct UpStream {
+    writer: OwnedWriteHalf,
+}
+
+impl UpStream {
+    pub async fn send(&mut self, up: &Up) -> Result<(), ClientError> {
+        Ok(conn::send(&mut self.writer, up).await?)
+    }
+}

@@ -1,0 +1,169 @@
+//! `roam node run`: bring a node up, serve until asked to stop, go down
+//! without losing anything.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::Actor;
+use roam_actors::Runtime;
+use roam_actors::node::NodeActor;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::Config;
+use crate::control::{self, Shared};
+use crate::paths::Paths;
+use crate::store::Store;
+
+/// How long a graceful stop may take before the node exits anyway.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("data dir {path} is not writable: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("a node is already running with data dir {path} (pid {pid})")]
+    AlreadyRunning { path: String, pid: u32 },
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the actor tree: {0}")]
+    Actors(String),
+}
+
+pub struct NodeOptions {
+    pub paths: Paths,
+    /// Overrides the config's node name.
+    pub name: Option<String>,
+}
+
+pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
+    let paths = opts.paths;
+    prepare_data_dir(&paths)?;
+    let config = Config::load(&paths.config())?;
+    if let Ok(mut client) = crate::client::Client::connect(&paths).await
+        && let Ok(pid) = client.ping().await
+    {
+        return Err(NodeError::AlreadyRunning {
+            path: paths.home.display().to_string(),
+            pid,
+        });
+    }
+    let store = Arc::new(Store::open(&paths.store())?);
+    let records = store.all();
+    let name = opts
+        .name
+        .or_else(|| config.node.name.clone())
+        .unwrap_or_else(hostname);
+    let rt = Arc::new(Runtime {
+        node_name: name.clone(),
+        worktrees_dir: paths.worktrees(),
+        scrollback_dir: paths.scrollback(),
+        profiles: config.profiles(),
+        default_profile: config.node.default_agent.clone(),
+        scrollback_bytes: config.terminal.scrollback_bytes,
+        home: std::env::var_os("HOME")
+            .map(Into::into)
+            .unwrap_or_else(|| "/".into()),
+        store: store.clone(),
+    });
+    tracing::info!(node = %name, home = %paths.home.display(), workspaces = records.len(), "node starting");
+    let (node, node_handle) = Actor::spawn(None, NodeActor { rt }, records)
+        .await
+        .map_err(|e| NodeError::Actors(e.to_string()))?;
+
+    let socket = paths.socket();
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(|source| NodeError::Listen {
+        path: socket.display().to_string(),
+        source,
+    })?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(
+        |source| NodeError::Listen {
+            path: socket.display().to_string(),
+            source,
+        },
+    )?;
+    let _ = std::fs::write(paths.pid_file(), std::process::id().to_string());
+
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared {
+        node: node.clone(),
+        name: name.clone(),
+        data_dir: paths.home.display().to_string(),
+        started: Instant::now(),
+        shutdown,
+    });
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| NodeError::Actors(e.to_string()))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|e| NodeError::Actors(e.to_string()))?;
+    tracing::info!(node = %name, socket = %socket.display(), "node ready");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(control::serve_connection(stream, shared.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            _ = shutdown_rx.changed() => break,
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    tracing::info!(node = %name, "node stopping");
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    // Stopping the root stops the tree bottom-up: every terminal saves its
+    // scrollback and ends its agent before its parent is gone.
+    node.stop(Some("node stopping".into()));
+    if tokio::time::timeout(STOP_TIMEOUT, node_handle)
+        .await
+        .is_err()
+    {
+        tracing::warn!("actors did not stop in time");
+    }
+    store.flush().await?;
+    let _ = std::fs::remove_file(paths.pid_file());
+    tracing::info!(node = %name, "node stopped");
+    Ok(())
+}
+
+/// Makes the data dir and proves it is writable, so a bad `ROAM_HOME`
+/// fails in one clear line before anything is started.
+fn prepare_data_dir(paths: &Paths) -> Result<(), NodeError> {
+    let fail = |path: &Path, e: std::io::Error| NodeError::DataDir {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let fresh = !paths.home.exists();
+    std::fs::create_dir_all(&paths.home).map_err(|e| fail(&paths.home, e))?;
+    if fresh {
+        // Only the owner reads a fresh data dir: it holds the socket and keys.
+        let _ = std::fs::set_permissions(&paths.home, std::fs::Permissions::from_mode(0o700));
+    }
+    for dir in [paths.logs(), paths.worktrees(), paths.scrollback()] {
+        std::fs::create_dir_all(&dir).map_err(|e| fail(&dir, e))?;
+    }
+    let probe = paths.home.join(".write-test");
+    std::fs::write(&probe, b"ok").map_err(|e| fail(&paths.home, e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}

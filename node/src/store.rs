@@ -1,0 +1,103 @@
+//! Durable workspace records in sled. Every write is flushed before it is
+//! acknowledged (sled 0.34 does not flush on its own schedule in time for a
+//! kill -9).
+
+use roam_actors::model::WorkspaceRecord;
+use roam_actors::persist::{BoxFuture, Persist};
+
+use crate::codec;
+
+const WORKSPACES: &str = "workspaces";
+
+pub struct Store {
+    workspaces: sled::Tree,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("store error: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+impl Store {
+    pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
+        let db = sled::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    "another node is using it".to_string()
+                }
+                other => other.to_string(),
+            },
+        })?;
+        Ok(Store {
+            workspaces: db.open_tree(WORKSPACES)?,
+        })
+    }
+
+    /// Every saved record. A record that does not decode is reported and
+    /// skipped (left in place), never fatal: one bad entry must not keep
+    /// the other workspaces from coming back.
+    pub fn all(&self) -> Vec<WorkspaceRecord> {
+        self.workspaces
+            .iter()
+            .filter_map(|entry| {
+                let (key, value) = entry.ok()?;
+                match codec::decode::<WorkspaceRecord>(&value) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::error!(workspace = %String::from_utf8_lossy(&key), error = %e, "skipping unreadable record");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.workspaces.flush_async().await?;
+        Ok(())
+    }
+}
+
+impl Persist for Store {
+    fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let bytes = codec::encode(record).map_err(|e| e.to_string())?;
+            self.workspaces
+                .insert(record.name.as_bytes(), bytes)
+                .map_err(|e| e.to_string())?;
+            self.workspaces
+                .flush_async()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.workspaces
+                .remove(name.as_bytes())
+                .map_err(|e| e.to_string())?;
+            self.workspaces
+                .flush_async()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    }
+
+    fn load(&self, name: &str) -> Result<Option<WorkspaceRecord>, String> {
+        match self
+            .workspaces
+            .get(name.as_bytes())
+            .map_err(|e| e.to_string())?
+        {
+            Some(bytes) => codec::decode(&bytes).map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+}

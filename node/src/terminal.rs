@@ -1,0 +1,205 @@
+//! Serving a terminal stream (`attach`, `logs --follow`) on a connection
+//! that answered `Response::Streaming`.
+//!
+//! Output is coalesced: whatever is queued when a frame is sent goes into
+//! that frame (up to `MAX_BATCH`), so a fast agent costs few frames. A
+//! viewer that falls too far behind is resynchronised with the current
+//! screen rather than slowing the agent down.
+
+use std::time::Duration;
+
+use ractor::ActorRef;
+use roam_actors::agent::AgentMsg;
+use roam_actors::pty::{PtyEvent, Subscription};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::api::{Down, Up};
+use crate::conn::{self, ConnError};
+
+const MAX_BATCH: usize = 256 * 1024;
+/// Logs are sent in pieces well under the frame bound.
+const LOG_CHUNK: usize = 1024 * 1024;
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Clears the viewer's screen before the node paints the current one.
+const CLEAR: &[u8] = b"\x1b[H\x1b[2J";
+
+pub async fn subscribe(
+    agent: &ActorRef<AgentMsg>,
+    with_scrollback: bool,
+) -> Result<Subscription, String> {
+    let res = agent
+        .call(
+            |reply| AgentMsg::Subscribe {
+                with_scrollback,
+                reply,
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match res {
+        ractor::rpc::CallResult::Success(Ok(sub)) => Ok(sub),
+        ractor::rpc::CallResult::Success(Err(e)) => Err(e.to_string()),
+        _ => Err("agent did not answer".into()),
+    }
+}
+
+/// `roam attach`: the screen, then live output both ways until the client
+/// detaches, the connection drops, or the process exits.
+pub async fn attach<R, W>(
+    reader: R,
+    writer: &mut W,
+    agent: ActorRef<AgentMsg>,
+    mut sub: Subscription,
+) -> Result<(), ConnError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    // Reading a frame is not cancel-safe, so it never races in `select!`:
+    // a task reads whole frames and hands them over a channel.
+    let (up_tx, mut up_rx) = tokio::sync::mpsc::channel::<Up>(64);
+    let read_task = tokio::spawn(async move {
+        let mut reader = reader;
+        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
+            if up_tx.send(up).await.is_err() {
+                break;
+            }
+        }
+    });
+    let result = attach_loop(&mut up_rx, writer, &agent, &mut sub).await;
+    read_task.abort();
+    result
+}
+
+async fn attach_loop<W: AsyncWrite + Unpin>(
+    up_rx: &mut tokio::sync::mpsc::Receiver<Up>,
+    writer: &mut W,
+    agent: &ActorRef<AgentMsg>,
+    sub: &mut Subscription,
+) -> Result<(), ConnError> {
+    conn::send(writer, &Down::Output([CLEAR, &sub.screen].concat())).await?;
+    if let Some(code) = sub.exited {
+        return conn::send(writer, &Down::Exited { code }).await;
+    }
+    loop {
+        tokio::select! {
+            up = up_rx.recv() => match up {
+                Some(Up::Input(bytes)) => {
+                    // A stopped agent refuses input; the viewer sees the exit next.
+                    let _ = agent.call(|reply| AgentMsg::Input(bytes, reply), Some(CALL_TIMEOUT)).await;
+                }
+                Some(Up::Resize { rows, cols }) => {
+                    let _ = agent.cast(AgentMsg::Resize { rows, cols });
+                }
+                Some(Up::Detach) | None => return Ok(()),
+            },
+            event = sub.events.recv() => match forward(writer, event, sub).await? {
+                Flow::Continue => {}
+                Flow::Resync => {
+                    match subscribe(agent, false).await {
+                        Ok(fresh) => {
+                            *sub = fresh;
+                            conn::send(writer, &Down::Output([CLEAR, &sub.screen].concat())).await?;
+                        }
+                        Err(reason) => return conn::send(writer, &Down::Closed { reason }).await,
+                    }
+                }
+                Flow::End => return Ok(()),
+            },
+        }
+    }
+}
+
+/// `roam logs`: the scrollback, then (with `follow`) live output.
+pub async fn logs<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    scrollback: &[u8],
+    sub: Option<Subscription>,
+) -> Result<(), ConnError> {
+    for chunk in scrollback.chunks(LOG_CHUNK) {
+        conn::send(writer, &Down::Output(chunk.to_vec())).await?;
+    }
+    let Some(mut sub) = sub else {
+        return conn::send(
+            writer,
+            &Down::Closed {
+                reason: "end of scrollback".into(),
+            },
+        )
+        .await;
+    };
+    if let Some(code) = sub.exited {
+        return conn::send(writer, &Down::Exited { code }).await;
+    }
+    loop {
+        let event = sub.events.recv().await;
+        match forward(writer, event, &mut sub).await? {
+            Flow::Continue => {}
+            // A log follower cannot repaint; it says what it missed.
+            Flow::Resync => {
+                conn::send(
+                    writer,
+                    &Down::Output(b"\r\n[roam] output skipped: reader too slow\r\n".to_vec()),
+                )
+                .await?;
+            }
+            Flow::End => return Ok(()),
+        }
+    }
+}
+
+enum Flow {
+    Continue,
+    Resync,
+    End,
+}
+
+/// Sends one event plus whatever else is already queued, as one frame.
+async fn forward<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    first: Result<PtyEvent, RecvError>,
+    sub: &mut Subscription,
+) -> Result<Flow, ConnError> {
+    let mut batch = match first {
+        Ok(PtyEvent::Output(bytes)) => bytes.to_vec(),
+        Ok(PtyEvent::Exited { code }) => {
+            conn::send(writer, &Down::Exited { code }).await?;
+            return Ok(Flow::End);
+        }
+        Err(RecvError::Lagged(_)) => return Ok(Flow::Resync),
+        Err(RecvError::Closed) => {
+            conn::send(
+                writer,
+                &Down::Closed {
+                    reason: "terminal closed".into(),
+                },
+            )
+            .await?;
+            return Ok(Flow::End);
+        }
+    };
+    let mut after = None;
+    while batch.len() < MAX_BATCH {
+        match sub.events.try_recv() {
+            Ok(PtyEvent::Output(bytes)) => batch.extend_from_slice(&bytes),
+            Ok(PtyEvent::Exited { code }) => {
+                after = Some(code);
+                break;
+            }
+            Err(TryRecvError::Lagged(_)) => {
+                conn::send(writer, &Down::Output(batch)).await?;
+                return Ok(Flow::Resync);
+            }
+            Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
+        }
+    }
+    conn::send(writer, &Down::Output(batch)).await?;
+    if let Some(code) = after {
+        conn::send(writer, &Down::Exited { code }).await?;
+        return Ok(Flow::End);
+    }
+    Ok(Flow::Continue)
+}
