@@ -1,0 +1,215 @@
+//! Bad input: one clear line, a non-zero exit, and nothing made half-way.
+
+use crate::harness::{TestNode, git};
+
+/// Asserts that a failed `roam new` left no workspace, branch or worktree.
+fn nothing_created(node: &TestNode, name: &str) {
+    assert!(node.ls().is_empty(), "no workspace listed");
+    assert!(
+        !node.branches().contains("roam/"),
+        "no branch: {}",
+        node.branches()
+    );
+    let worktrees = node.home.join("worktrees");
+    let made: Vec<_> = std::fs::read_dir(&worktrees).unwrap().collect();
+    assert!(made.is_empty(), "no worktree dir for '{name}': {made:?}");
+    assert!(
+        !node.home.join(name).exists() || name.is_empty(),
+        "nothing outside the worktrees dir"
+    );
+    assert_eq!(git(&node.repo, &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn invalid_workspace_names_are_refused() {
+    let node = TestNode::started();
+    let long = "x".repeat(65);
+    for bad in [
+        "../x",
+        "a b",
+        "x.lock",
+        "",
+        long.as_str(),
+        "-x",
+        ".hidden",
+        "a/b",
+    ] {
+        let err = node.fails(&["new", "--agent", "test", "--", bad]);
+        assert!(err.contains("invalid workspace name"), "{bad}: {err}");
+        nothing_created(&node, bad);
+    }
+}
+
+#[test]
+fn a_path_that_is_not_a_git_repo_is_refused() {
+    let node = TestNode::started();
+    let not_repo = node.dir.path().join("plain");
+    std::fs::create_dir_all(&not_repo).unwrap();
+    let err = node.fails(&[
+        "new",
+        "x",
+        "--agent",
+        "test",
+        "--repo",
+        not_repo.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not a git repository"), "{err}");
+    let err = node.fails(&["new", "x", "--agent", "test", "--repo", "/no/such/dir"]);
+    assert!(err.contains("not a git repository"), "{err}");
+    nothing_created(&node, "x");
+}
+
+#[test]
+fn a_base_ref_that_does_not_exist_is_refused() {
+    let node = TestNode::started();
+    let err = node.fails(&["new", "x", "--agent", "test", "--base", "no-such-branch"]);
+    assert!(
+        err.contains("no-such-branch") && err.contains("does not exist"),
+        "{err}"
+    );
+    nothing_created(&node, "x");
+}
+
+#[test]
+fn an_unknown_profile_is_refused_naming_the_known_ones() {
+    let node = TestNode::started();
+    let err = node.fails(&["new", "x", "--agent", "nonesuch"]);
+    assert!(
+        err.contains("unknown agent profile 'nonesuch'") && err.contains("test"),
+        "{err}"
+    );
+    nothing_created(&node, "x");
+}
+
+#[test]
+fn an_agent_binary_missing_from_path_is_refused() {
+    let node = TestNode::started();
+    let err = node.fails(&["new", "x", "--agent", "missing"]);
+    assert!(
+        err.contains("roam-no-such-agent-binary") && err.contains("not in PATH"),
+        "{err}"
+    );
+    nothing_created(&node, "x");
+    node.ok(&["new", "y", "--agent", "test"]);
+    let err = node.fails(&["agent", "add", "y", "--agent", "missing"]);
+    assert!(err.contains("not in PATH"), "{err}");
+    assert_eq!(node.workspace("y")["agents"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_name_already_in_use_is_refused_and_the_first_is_untouched() {
+    let node = TestNode::started();
+    node.ok(&[
+        "new",
+        "dup",
+        "--agent",
+        "test",
+        "--prompt",
+        "write keep.txt mine",
+    ]);
+    node.wait_logs("dup", "wrote keep.txt");
+    let err = node.fails(&["new", "dup", "--agent", "test"]);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(node.worktree("dup").join("keep.txt").exists());
+    assert_eq!(node.ls().len(), 1);
+}
+
+#[test]
+fn a_leftover_branch_of_the_same_name_is_refused() {
+    let node = TestNode::started();
+    git(&node.repo, &["branch", "roam/taken"]);
+    let err = node.fails(&["new", "taken", "--agent", "test"]);
+    assert!(
+        err.contains("roam/taken") && err.contains("already exists"),
+        "{err}"
+    );
+    assert!(node.ls().is_empty());
+}
+
+#[test]
+fn no_node_with_autostart_off_says_how_to_start_one() {
+    let node = TestNode::new();
+    let err = node.fails(&["ls"]);
+    assert!(
+        err.contains("no node is running") && err.contains("roam up"),
+        "{err}"
+    );
+    assert!(!node.home.join("roam.sock").exists());
+}
+
+#[test]
+fn a_data_dir_that_is_not_writable_is_refused() {
+    let node = TestNode::new();
+    // A data dir below a regular file can never be created, even by root.
+    let file = node.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let bad_home = file.join("roam");
+    for args in [&["up"][..], &["node", "run"][..]] {
+        let out = node
+            .command(args)
+            .env("ROAM_HOME", &bad_home)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not writable") && err.contains(bad_home.to_str().unwrap()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn unknown_workspace_and_agent_are_named_in_the_error() {
+    let node = TestNode::started();
+    let err = node.fails(&["attach", "ghost"]);
+    assert!(err.contains("no workspace named 'ghost'"), "{err}");
+    node.ok(&["new", "real", "--agent", "test"]);
+    let err = node.fails(&["send", "real:ghost", "hi"]);
+    assert!(
+        err.contains("no agent 'ghost'") && err.contains("test"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_and_oversized_frames_get_an_error_and_the_node_stays_up() {
+    use std::io::{Read, Write};
+    let node = TestNode::started();
+    node.ok(&["new", "safe", "--agent", "test"]);
+    let socket = node.home.join("roam.sock");
+    let attempts: [&[u8]; 3] = [
+        // A well-sized frame of garbage.
+        &[0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef],
+        // A length far over the bound.
+        &[0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        // A frame cut short.
+        &[0, 0, 0, 100, 1, 2],
+    ];
+    for bytes in attempts {
+        let mut conn = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        conn.write_all(bytes).unwrap();
+        conn.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.contains("malformed")
+                || text.contains("limit")
+                || text.contains("middle of a frame"),
+            "{text}"
+        );
+    }
+    assert_eq!(node.ls().len(), 1, "node still up, workspace intact");
+}
+
+#[test]
+fn control_socket_is_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = TestNode::started();
+    let mode = std::fs::metadata(node.home.join("roam.sock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

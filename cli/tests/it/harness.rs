@@ -1,0 +1,279 @@
+//! A node under test: its own data dir, home and config, started with
+//! `roam up` and stopped (or killed) when the test ends.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde_json::Value;
+
+pub const ROAM: &str = env!("CARGO_BIN_EXE_roam");
+pub const AGENT: &str = env!("CARGO_BIN_EXE_roam-test-agent");
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls `cond` until it holds; panics with `what` after `WAIT`.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct TestNode {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub user_home: PathBuf,
+    pub repo: PathBuf,
+}
+
+impl TestNode {
+    /// A node (not yet started) with the `test` profile and a repo with
+    /// one commit on `main`.
+    pub fn new() -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("roam");
+        let user_home = dir.path().join("home");
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&user_home).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                r#"[node]
+name = "testnode"
+[terminal]
+scrollback_bytes = 1048576
+[profiles.test]
+command = ["{AGENT}"]
+resume = ["{AGENT}", "--resume", "{{session}}"]
+session_dir = "{{home}}/.claude/projects/{{cwd_encoded}}"
+waiting = ['^> $']
+[profiles.missing]
+command = ["roam-no-such-agent-binary"]
+"#
+            ),
+        )
+        .unwrap();
+        git(&repo, &["init", "-q", "-b", "main", repo.to_str().unwrap()]);
+        git(&repo, &["config", "user.email", "t@example.com"]);
+        git(&repo, &["config", "user.name", "Test"]);
+        std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "init"]);
+        TestNode {
+            dir,
+            home,
+            user_home,
+            repo,
+        }
+    }
+
+    pub fn started() -> TestNode {
+        let node = TestNode::new();
+        let out = node.roam(&["up"]);
+        assert!(out.status.success(), "roam up: {}", stderr(&out));
+        node
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(ROAM);
+        cmd.args(args)
+            .current_dir(&self.repo)
+            .env("ROAM_HOME", &self.home)
+            .env("HOME", &self.user_home)
+            .env("ROAM_NO_AUTOSTART", "1")
+            .env_remove("XDG_DATA_HOME");
+        cmd
+    }
+
+    pub fn roam(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.roam(args);
+        assert!(
+            out.status.success(),
+            "roam {args:?} failed: {}",
+            stderr(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command that must fail with one line on stderr; returns it.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.roam(args);
+        assert!(!out.status.success(), "roam {args:?} should have failed");
+        let err = stderr(&out);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "want one line, got: {err}"
+        );
+        assert!(err.starts_with("roam: "), "{err}");
+        err
+    }
+
+    pub fn ls(&self) -> Vec<Value> {
+        serde_json::from_str::<Value>(&self.ok(&["ls", "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn workspace(&self, name: &str) -> Value {
+        self.ls()
+            .into_iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("no workspace {name}"))
+    }
+
+    pub fn agent_state(&self, ws: &str, agent: usize) -> String {
+        self.workspace(ws)["agents"][agent]["status"]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn logs(&self, target: &str) -> String {
+        self.ok(&["logs", target])
+    }
+
+    pub fn wait_logs(&self, target: &str, needle: &str) {
+        wait_until(&format!("'{needle}' in logs of {target}"), || {
+            self.logs(target).contains(needle)
+        });
+    }
+
+    pub fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.home.join("node.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn worktree(&self, name: &str) -> PathBuf {
+        self.home.join("worktrees").join(name)
+    }
+
+    pub fn branches(&self) -> String {
+        git(&self.repo, &["branch", "--list"])
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let _ = self.command(&["down"]).output();
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(if dir.exists() { dir } else { Path::new("/") })
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `roam` process in a PTY of our own, as a user's terminal would run it.
+pub struct PtyClient {
+    pub output: Arc<Mutex<Vec<u8>>>,
+    writer: Box<dyn Write + Send>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl PtyClient {
+    pub fn spawn(node: &TestNode, args: &[&str], rows: u16, cols: u16) -> PtyClient {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(ROAM);
+        cmd.args(args);
+        cmd.cwd(&node.repo);
+        cmd.env("ROAM_HOME", &node.home);
+        cmd.env("HOME", &node.user_home);
+        cmd.env("ROAM_NO_AUTOSTART", "1");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        PtyClient {
+            output,
+            writer,
+            master: pair.master,
+            child,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    pub fn wait_for(&self, needle: &str) {
+        wait_until(&format!("'{needle}' on the client terminal"), || {
+            self.text().contains(needle)
+        });
+    }
+
+    pub fn type_bytes(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) {
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+    }
+
+    /// Waits for the client process to end; returns whether it succeeded.
+    pub fn wait_exit(&mut self) -> bool {
+        let mut status = None;
+        wait_until("the client to exit", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap().success()
+    }
+}
+
+impl Drop for PtyClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests for `roam`: real node processes (each with its own
+//! `ROAM_HOME`), real git repositories, the scripted test agent in real
+//! PTYs, and `roam attach` driven through a PTY on the client side.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod attach;
+mod bad_input;
+mod harness;
+mod lifecycle;
+mod restart;

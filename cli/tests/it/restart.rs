@@ -1,0 +1,111 @@
+//! Restart without loss: `roam down`/`roam up`, and kill -9.
+
+use crate::harness::{TestNode, wait_until};
+
+fn make_busy_workspace(node: &TestNode) {
+    node.ok(&[
+        "new",
+        "keep",
+        "--agent",
+        "test",
+        "--prompt",
+        "write k.txt one; commit k",
+    ]);
+    node.wait_logs("keep", "committed");
+    wait_until("session found", || {
+        node.workspace("keep")["agents"][0]["session"].is_string()
+    });
+    node.ok(&["send", "keep", "echo marker-before-restart"]);
+    node.wait_logs("keep", "marker-before-restart");
+}
+
+fn assert_everything_back(node: &TestNode, session: &str) {
+    let ws = node.workspace("keep");
+    assert_eq!(ws["ahead"], 1);
+    assert_eq!(ws["agents"][0]["session"], session);
+    // Scrollback from before, the restart banner, and the same conversation.
+    node.wait_logs("keep", "resumed session");
+    let logs = node.logs("keep");
+    assert!(logs.contains("marker-before-restart"), "{logs}");
+    assert!(logs.contains("[roam] node restarted"), "{logs}");
+    node.ok(&["send", "keep", "recall"]);
+    node.wait_logs(
+        "keep",
+        "history: write k.txt one; commit k | echo marker-before-restart",
+    );
+}
+
+#[test]
+fn down_and_up_bring_back_workspaces_scrollback_and_conversations() {
+    let node = TestNode::started();
+    make_busy_workspace(&node);
+    let session = node.workspace("keep")["agents"][0]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = node.ok(&["down"]);
+    assert!(out.contains("node stopped"));
+    let err = node.fails(&["ls"]);
+    assert!(
+        err.contains("roam up"),
+        "autostart off says how to start: {err}"
+    );
+    node.ok(&["up"]);
+    assert_everything_back(&node, &session);
+}
+
+#[test]
+fn kill_9_loses_nothing_that_was_acknowledged() {
+    let node = TestNode::started();
+    make_busy_workspace(&node);
+    let session = node.workspace("keep")["agents"][0]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Scrollback is persisted every second; give the marker that second.
+    let scrollback = node.home.join("scrollback/keep/test.log");
+    wait_until("scrollback persisted", || {
+        std::fs::read_to_string(&scrollback).is_ok_and(|s| s.contains("marker-before-restart"))
+    });
+    let pid = node.pid();
+    nix_kill9(pid);
+    wait_until("node gone", || {
+        !node.roam(&["node", "status"]).status.success()
+    });
+    node.ok(&["up"]);
+    assert_everything_back(&node, &session);
+}
+
+#[test]
+fn up_is_idempotent_and_any_command_autostarts_the_node() {
+    let node = TestNode::new();
+    // With autostart on (the default), `ls` starts the node.
+    let out = node
+        .command(&["ls"])
+        .env_remove("ROAM_NO_AUTOSTART")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no workspaces"));
+    let pid = node.pid();
+    let again = node.ok(&["up"]);
+    assert!(
+        again.contains(&format!("already running (pid {pid})")),
+        "{again}"
+    );
+    let status = node.ok(&["node", "status"]);
+    assert!(status.contains("node testnode running"), "{status}");
+}
+
+fn nix_kill9(pid: i32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}

@@ -1,0 +1,5 @@
+//! Integration tests for `roam-node`'s protocol and store.
+#![allow(clippy::unwrap_used)]
+
+mod codec;
+mod store;
