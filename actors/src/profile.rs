@@ -82,6 +82,18 @@ impl Profile {
         aider.waiting = vec![r"^\S*>\s*$".into(), r"\(Y\)es/\(N\)o".into()];
         m.insert("aider".into(), aider);
 
+        // Roam's own scripted agent (behaves like Claude Code); used by the
+        // demo and the tests.
+        let mut test = Profile::simple(&["roam-test-agent"]);
+        test.resume = Some(vec![
+            "roam-test-agent".into(),
+            "--resume".into(),
+            "{session}".into(),
+        ]);
+        test.session_dir = Some("{home}/.claude/projects/{cwd_encoded}".into());
+        test.waiting = vec![r"^> $".into()];
+        m.insert("test-agent".into(), test);
+
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
         let mut sh = Profile::simple(&[shell.as_str()]);
         sh.prompt = PromptMode::Type;

@@ -1,1 +1,93 @@
-fn main() {}
+//! `roam-bench`: the foundation benchmark. One run measures workspace creation
+//! against plain `git worktree add`, the node's memory idle and with agents,
+//! and output throughput through `roam attach` against a bare PTY, then prints
+//! a table. Everything runs in a temp dir with its own node, removed at the end.
+
+// Printing the results is this binary's job.
+#![allow(clippy::print_stdout)]
+
+mod node;
+mod pty;
+mod repo;
+mod report;
+mod rss;
+mod throughput;
+mod wait;
+mod worktree;
+
+use anyhow::Context;
+
+use node::{Bins, Node};
+use report::Report;
+
+/// `roam new` and `git worktree add` runs each.
+const CREATE_RUNS: usize = 10;
+/// Agents running for the memory measurement.
+const AGENTS: usize = 20;
+/// The flood: lines, and characters per line.
+const FLOOD_LINES: u64 = 200_000;
+const FLOOD_WIDTH: usize = 100;
+const FLOOD_RUNS: usize = 3;
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(report) => {
+            print!("{}", report.render());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roam-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<Report> {
+    let bins = Bins::locate()?;
+    // Declared before the node, so dropped after it: the node stops first.
+    let root = tempfile::Builder::new()
+        .prefix("roam-bench-")
+        .tempdir()
+        .context("cannot make a temp dir")?;
+    let repo_dir = root.path().join("repo");
+    let plain_dir = root.path().join("plain");
+
+    eprintln!(
+        "roam-bench: building the benchmark repo in {}",
+        repo_dir.display()
+    );
+    let repo = repo::create(&repo_dir)?;
+    eprintln!(
+        "roam-bench: {} files from {}",
+        repo.files,
+        repo.crates.join(", ")
+    );
+
+    let node = Node::start(bins, root.path())?;
+    eprintln!("roam-bench: node started (pid {:?})", node.pid());
+    let idle = rss::idle(&node)?;
+
+    eprintln!("roam-bench: workspace creation x{CREATE_RUNS}");
+    let creation = worktree::bench(&node, &repo, &plain_dir, CREATE_RUNS)?;
+
+    eprintln!("roam-bench: starting {AGENTS} agents");
+    let rss = rss::with_agents(&node, &repo, idle, AGENTS)?;
+
+    eprintln!("roam-bench: output throughput x{FLOOD_RUNS}");
+    let throughput = throughput::bench(
+        &node,
+        "ws0",
+        root.path(),
+        FLOOD_LINES,
+        FLOOD_WIDTH,
+        FLOOD_RUNS,
+    )?;
+
+    drop(node);
+    Ok(Report {
+        repo,
+        creation,
+        rss,
+        throughput,
+    })
+}

@@ -45,6 +45,7 @@ pub async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
                     },
                 )
                 .await;
+                close_gently(reader, writer).await;
                 return;
             }
         };
@@ -73,6 +74,28 @@ pub async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
             return;
         }
     }
+}
+
+/// Closes after an error so the client can still read it: closing with
+/// unread input would reset the connection and lose the answer. What is
+/// left is drained briefly and within a bound, never trusted.
+async fn close_gently(
+    mut reader: tokio::net::unix::OwnedReadHalf,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = writer.shutdown().await;
+    let mut sink = [0u8; 8192];
+    let drain = async {
+        let mut left: usize = 1024 * 1024;
+        while left > 0 {
+            match reader.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// Answers one request; errors are the one-line message the user sees.
