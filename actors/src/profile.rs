@@ -150,15 +150,18 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| is_exec(p))
 }
 
-/// The newest session file (`*.jsonl`) modified at or after `since`.
+/// The newest session file (`*.jsonl`) created at or after `since`.
 pub fn newest_session(dir: &Path, since: std::time::SystemTime) -> Option<String> {
     let entries = std::fs::read_dir(dir).ok()?;
     entries
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
         .filter_map(|e| {
-            let modified = e.metadata().ok()?.modified().ok()?;
-            (modified >= since).then_some((modified, e.path()))
+            // Creation time, where the filesystem keeps it: another agent's
+            // older session that is still being appended to is not ours.
+            let meta = e.metadata().ok()?;
+            let born = meta.created().or_else(|_| meta.modified()).ok()?;
+            (born >= since).then_some((born, e.path()))
         })
         .max_by_key(|(m, _)| *m)
         .and_then(|(_, p)| p.file_stem().map(|s| s.to_string_lossy().into_owned()))

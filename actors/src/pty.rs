@@ -99,6 +99,9 @@ pub enum PtyMsg {
     Kill,
     /// The grace is over: SIGKILL the process group if it still runs.
     ForceKill,
+    /// The PTY stopped giving output a while ago; fail if the process
+    /// still runs (its terminal is broken, the agent restarts it).
+    CheckReadEnded,
     Persist,
 }
 
@@ -153,7 +156,13 @@ impl Actor for PtyActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PtyMsg::Output(bytes) => state.output(&bytes),
-            PtyMsg::ReadEnded => state.read_ended(),
+            PtyMsg::ReadEnded => {
+                state.read_ended();
+                if state.child_exit.is_none() {
+                    myself.send_after(KILL_GRACE, || PtyMsg::CheckReadEnded);
+                }
+            }
+            PtyMsg::CheckReadEnded => state.check_read_ended()?,
             PtyMsg::ChildExited { code } => state.child_exited(code),
             PtyMsg::Input(bytes) => state.input(bytes),
             PtyMsg::Resize { rows, cols } => state.resize(rows, cols),
@@ -289,6 +298,18 @@ impl PtyState {
     fn read_ended(&mut self) {
         self.read_done = true;
         self.report_exit();
+    }
+
+    /// A process that lives on after its terminal stopped reading can no
+    /// longer be seen or typed to: end it and fail, so the supervisor
+    /// (the agent) starts it again with its resume command.
+    fn check_read_ended(&mut self) -> Result<(), ActorProcessingErr> {
+        if self.child_exit.is_some() {
+            return Ok(());
+        }
+        self.force_kill();
+        self.persist();
+        Err("terminal read failed while the process was still running".into())
     }
 
     fn child_exited(&mut self, code: i32) {
