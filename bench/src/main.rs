@@ -27,7 +27,7 @@ const AGENTS: usize = 20;
 /// The flood: lines, and characters per line.
 const FLOOD_LINES: u64 = 200_000;
 const FLOOD_WIDTH: usize = 100;
-const FLOOD_RUNS: usize = 3;
+const FLOOD_RUNS: usize = 5;
 
 fn main() -> std::process::ExitCode {
     match run() {

@@ -1,6 +1,8 @@
 //! The benchmark repository: real Rust source copied from the local cargo
-//! registry (the biggest crates first, until there are enough files), committed
-//! into a fresh git repository.
+//! registry (the biggest pure-Rust crates first, until there are enough
+//! files), committed into a fresh git repository. Crates that vendor C are
+//! left out: they are few but huge, and would make the repo depend on which
+//! `-sys` crate happens to be downloaded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,6 +17,8 @@ pub struct BenchRepo {
     pub path: PathBuf,
     /// Files tracked at HEAD (what every worktree checks out).
     pub files: usize,
+    /// Bytes in those files.
+    pub bytes: u64,
     /// The crates the source came from.
     pub crates: Vec<String>,
 }
@@ -26,8 +30,12 @@ pub fn create(path: &Path) -> anyhow::Result<BenchRepo> {
     for index in std::fs::read_dir(&registry)? {
         for krate in std::fs::read_dir(index?.path())? {
             let dir = krate?.path();
-            if dir.is_dir() {
-                crates.push((count_files(&dir)?, dir));
+            if !dir.is_dir() {
+                continue;
+            }
+            let tally = tally(&dir)?;
+            if !tally.vendors_c {
+                crates.push((tally.files, tally.bytes, dir));
             }
         }
     }
@@ -35,7 +43,8 @@ pub fn create(path: &Path) -> anyhow::Result<BenchRepo> {
     crates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let mut picked = Vec::new();
     let mut copied = 0;
-    for (count, dir) in crates {
+    let mut bytes = 0;
+    for (count, size, dir) in crates {
         if copied >= TARGET_FILES {
             break;
         }
@@ -46,6 +55,7 @@ pub fn create(path: &Path) -> anyhow::Result<BenchRepo> {
             .into_owned();
         copy_tree(&dir, &path.join(&name))?;
         copied += count;
+        bytes += size;
         picked.push(name);
     }
     if picked.is_empty() {
@@ -70,6 +80,7 @@ pub fn create(path: &Path) -> anyhow::Result<BenchRepo> {
     Ok(BenchRepo {
         path: path.to_path_buf(),
         files,
+        bytes,
         crates: picked,
     })
 }
@@ -90,18 +101,33 @@ fn registry_src() -> anyhow::Result<PathBuf> {
     Ok(src)
 }
 
-fn count_files(dir: &Path) -> anyhow::Result<usize> {
-    let mut count = 0;
+#[derive(Debug, Default)]
+struct Tally {
+    files: usize,
+    bytes: u64,
+    vendors_c: bool,
+}
+
+/// Regular files under `dir`, their size, and whether any is C or assembly.
+fn tally(dir: &Path) -> anyhow::Result<Tally> {
+    let mut total = Tally::default();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            count += count_files(&entry.path())?;
+            let sub = tally(&entry.path())?;
+            total.files += sub.files;
+            total.bytes += sub.bytes;
+            total.vendors_c |= sub.vendors_c;
         } else if kind.is_file() {
-            count += 1;
+            total.files += 1;
+            total.bytes += entry.metadata()?.len();
+            let path = entry.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            total.vendors_c |= matches!(ext, "c" | "cc" | "cpp" | "h" | "S" | "s" | "asm");
         }
     }
-    Ok(count)
+    Ok(total)
 }
 
 /// Copies regular files and directories (symlinks and the rest are skipped).

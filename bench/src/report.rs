@@ -30,8 +30,8 @@ fn mib(bytes: u64) -> f64 {
 }
 
 /// Median MB/s of some runs.
-fn median_rate(runs: &[Run]) -> f64 {
-    let mut rates: Vec<f64> = runs.iter().map(Run::mb_per_s).collect();
+fn median_rate(t: &Throughput, runs: &[Run]) -> f64 {
+    let mut rates: Vec<f64> = runs.iter().map(|r| t.mb_per_s(r)).collect();
     rates.sort_by(f64::total_cmp);
     rates.get(rates.len() / 2).copied().unwrap_or(0.0)
 }
@@ -70,15 +70,22 @@ impl Report {
         };
         let rates = |runs: &[Run]| {
             runs.iter()
-                .map(|r| format!("{:.1}", r.mb_per_s()))
+                .map(|r| format!("{:.1}", t.mb_per_s(r)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let delivered = |runs: &[Run]| {
+            runs.iter()
+                .map(|r| format!("{:.1}", r.delivered as f64 / 1e6))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         writeln!(out, "details")?;
         writeln!(
             out,
-            "  repo               {} files from {} crates ({})",
+            "  repo               {} files, {:.1} MiB, from {} crates ({})",
             self.repo.files,
+            mib(self.repo.bytes),
             self.repo.crates.len(),
             self.repo.crates.join(", ")
         )?;
@@ -94,20 +101,22 @@ impl Report {
         )?;
         writeln!(
             out,
-            "  flood              spam {} {} ({} lines of {} chars); MB = 10^6 bytes read from the PTY",
-            t.lines, t.width, t.lines, t.width
+            "  flood              spam {} {}: {:.1} MB written by the agent; MB/s = that / time to the last line",
+            t.lines,
+            t.width,
+            t.flood_bytes() as f64 / 1e6
         )?;
         writeln!(
             out,
-            "  roam attach MB/s   {} ({} bytes per run)",
+            "  roam attach MB/s   {} (MB delivered: {})",
             rates(&t.attach),
-            t.attach.first().map_or(0, |r| r.bytes)
+            delivered(&t.attach)
         )?;
         writeln!(
             out,
-            "  direct pty MB/s    {} ({} bytes per run)",
+            "  direct pty MB/s    {} (MB delivered: {})",
             rates(&t.direct),
-            t.direct.first().map_or(0, |r| r.bytes)
+            delivered(&t.direct)
         )?;
         writeln!(out)?;
 
@@ -133,10 +142,23 @@ impl Report {
             per_agent / MIB,
             mib(r.agent_processes)
         )?;
-        let (attach, direct) = (median_rate(&t.attach), median_rate(&t.direct));
+        let (attach, direct) = (median_rate(t, &t.attach), median_rate(t, &t.direct));
+        let resynced = t
+            .attach
+            .iter()
+            .filter(|r| r.delivered < t.flood_bytes())
+            .count();
+        let note = if resynced > 0 {
+            format!(
+                " (viewer resynced, output skipped, in {resynced}/{} runs)",
+                t.attach.len()
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "attach throughput  roam attach {attach:.1} MB/s | direct pty {direct:.1} MB/s | ratio {:.2}x",
+            "attach throughput  roam attach {attach:.1} MB/s | direct pty {direct:.1} MB/s | ratio {:.2}x{note}",
             attach / direct
         )?;
         Ok(())

@@ -1,5 +1,10 @@
 //! Output throughput: a flood of agent output read through `roam attach`, and
 //! read straight from the agent's own PTY.
+//!
+//! The rate is the flood's size (what the agent wrote) over the time until its
+//! last line and the next prompt reached the reader. Bytes actually delivered
+//! are kept too: the node resyncs a viewer that falls behind with the current
+//! screen instead of every byte, so through attach they can be fewer.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,14 +19,9 @@ const DETACH: u8 = 0x1d;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
-    pub bytes: u64,
+    /// Bytes read from the PTY until the end marker (terminal echo and `\r` included).
+    pub delivered: u64,
     pub took: Duration,
-}
-
-impl Run {
-    pub fn mb_per_s(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.took.as_secs_f64()
-    }
 }
 
 #[derive(Debug)]
@@ -30,6 +30,18 @@ pub struct Throughput {
     pub width: usize,
     pub attach: Vec<Run>,
     pub direct: Vec<Run>,
+}
+
+impl Throughput {
+    /// What the agent writes: `lines` lines of `width` characters and a newline.
+    pub fn flood_bytes(&self) -> u64 {
+        self.lines * (self.width as u64 + 1)
+    }
+
+    /// The flood's size over the run's time, in MB (10^6 bytes) per second.
+    pub fn mb_per_s(&self, run: &Run) -> f64 {
+        self.flood_bytes() as f64 / 1e6 / run.took.as_secs_f64()
+    }
 }
 
 /// The instruction, and what marks the end of its output: the last line, then
@@ -72,7 +84,7 @@ pub fn bench(
         node.roam(&["send", workspace, &instruction])?;
         let hit = term.wait_hit()?;
         attach.push(Run {
-            bytes: hit.bytes,
+            delivered: hit.bytes,
             took: hit.at - start,
         });
     }
@@ -90,7 +102,7 @@ pub fn bench(
         agent.write(format!("{instruction}\r").as_bytes())?;
         let hit = agent.wait_hit()?;
         direct.push(Run {
-            bytes: hit.bytes,
+            delivered: hit.bytes,
             took: hit.at - start,
         });
     }
