@@ -8,7 +8,8 @@
 #    "minbase" rootfs built with debootstrap from Debian's package mirror, with
 #    git, ca-certificates and tini added, imported with `docker import`. This is
 #    the only step that needs the network (Debian's package mirror) and needs
-#    root. It runs once; the result is cached as a local image.
+#    root (debootstrap itself is apt-get installed if missing). It runs once;
+#    the result is cached as a local image.
 # 2. Build IMAGE (default roam:local) from deploy/Dockerfile, with a throwaway
 #    build context holding bin/roam (and bin/roam-test-agent when it sits next
 #    to the given roam binary).
@@ -71,6 +72,11 @@ trap cleanup EXIT
 
 build_base() {
     [[ $(id -u) -eq 0 ]] || die "building $base_image needs root (debootstrap); run as root or build it once with sudo"
+    if ! command -v debootstrap >/dev/null && command -v apt-get >/dev/null; then
+        log "installing debootstrap with apt-get"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >&2 \
+            || die "could not install debootstrap"
+    fi
     command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
 
     local t0 t1 t2
@@ -132,6 +138,8 @@ build_base() {
     rm -f "$rootfs/etc/resolv.conf"
 
     log "importing rootfs as $base_image"
+    local old_base
+    old_base=$(docker image inspect -f '{{.Id}}' "$base_image" 2>/dev/null || true)
     tar --numeric-owner -C "$rootfs" -c . | docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
@@ -140,6 +148,9 @@ build_base() {
         - "$base_image" >/dev/null
     t2=$(date +%s)
     log "base image $base_image ready ($((t2 - t0))s in all)"
+    if [[ -n $old_base ]]; then
+        docker rmi "$old_base" >/dev/null 2>&1 || true
+    fi
     cleanup
     rootfs=""
 }
@@ -159,11 +170,17 @@ if [[ -f $agent_bin && -x $agent_bin ]]; then
 fi
 
 log "building $image from $base_image"
+old_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
 t0=$(date +%s)
 docker build --build-arg "BASE=$base_image" -f "$here/Dockerfile" -t "$image" "$context" >&2 \
     || die "docker build failed"
 t1=$(date +%s)
 log "image build took $((t1 - t0))s"
+# Drop the image this one replaced (fails harmlessly if still in use or tagged).
+new_id=$(docker image inspect -f '{{.Id}}' "$image")
+if [[ -n $old_id && $old_id != "$new_id" ]]; then
+    docker rmi "$old_id" >/dev/null 2>&1 || true
+fi
 
 # The binary must start inside the image (catches a glibc mismatch).
 docker run --rm --entrypoint /usr/local/bin/roam "$image" --help >/dev/null \
