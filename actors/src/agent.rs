@@ -164,6 +164,8 @@ impl Actor for AgentActor {
                 let _ = reply.send(self.scrollback(state).await);
             }
             AgentMsg::Stop(reply) => {
+                // Last look for the session, so a quick stop can still resume.
+                self.find_session(state);
                 state.stop();
                 let _ = reply.send(());
             }

@@ -41,6 +41,9 @@ pub enum Command {
         /// First prompt for the agent
         #[arg(long)]
         prompt: Option<String>,
+        /// Make it on another node of the mesh (by name); --repo is a path there
+        #[arg(long)]
+        on: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -84,6 +87,24 @@ pub enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Print a one-time code that lets another machine join this mesh
+    Pair,
+    /// Join the mesh of another node with the code `roam pair` printed there
+    Join {
+        code: String,
+        /// An address printed by `roam pair`
+        addr: String,
+    },
+    /// Remove a node from the mesh everywhere; it can no longer connect
+    Unpair { node: String },
+    /// List the nodes of the mesh
+    Nodes {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Talk to the mesh directly
+    #[command(subcommand)]
+    Mesh(MeshCommand),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
 }
@@ -94,12 +115,23 @@ pub enum NodeCommand {
     Run {
         #[arg(long)]
         name: Option<String>,
+        /// Do not look for paired nodes on the LAN
+        #[arg(long)]
+        no_mdns: bool,
     },
+    /// Print this node's PeerId
+    Id,
     /// Show the running node
     Status {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MeshCommand {
+    /// Connect to a paired node at an address mDNS cannot see
+    Dial { addr: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,7 +18,7 @@ use roam_node::client::{Client, ClientError};
 use roam_node::config::Config;
 use roam_node::paths::Paths;
 
-use args::{AgentCommand, Cli, Command, NodeCommand};
+use args::{AgentCommand, Cli, Command, MeshCommand, NodeCommand};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -44,19 +44,25 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::from_env();
     match cli.command {
-        Command::Node(NodeCommand::Run { name }) => run_node(paths, name).await,
+        Command::Node(NodeCommand::Run { name, no_mdns }) => run_node(paths, name, no_mdns).await,
+        Command::Node(NodeCommand::Id) => {
+            let Response::Status(status) = connect::connect(&paths)
+                .await?
+                .request(Request::Status)
+                .await?
+            else {
+                bail!("unexpected answer to status");
+            };
+            println!("{}", status.peer_id);
+            Ok(())
+        }
         Command::Node(NodeCommand::Status { json }) => {
             let mut client = Client::connect(&paths).await?;
             let Response::Status(status) = client.request(Request::Status).await? else {
                 bail!("unexpected answer to status");
             };
             if json {
-                print_json(&serde_json::json!({
-                    "name": status.name, "pid": status.pid, "version": status.version,
-                    "protocol": status.protocol, "data_dir": status.data_dir,
-                    "uptime_secs": status.uptime_secs, "workspaces": status.workspaces,
-                    "agents_running": status.agents_running, "rss_bytes": status.rss_bytes,
-                }))
+                print_json(&status)
             } else {
                 print!("{}", render::status(&status));
                 Ok(())
@@ -95,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             base,
             agent,
             prompt,
+            on,
             json,
         } => {
             let repo = match repo {
@@ -107,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 base,
                 profile: agent,
                 prompt,
+                on,
             };
             let Response::Workspace(ws) = connect::connect(&paths).await?.request(request).await?
             else {
@@ -239,6 +247,69 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Pair => {
+            let Response::PairCode {
+                code,
+                addrs,
+                expires_secs,
+            } = connect::connect(&paths)
+                .await?
+                .request(Request::PairOpen)
+                .await?
+            else {
+                bail!("unexpected answer to pair");
+            };
+            println!("pairing code: {code}  (single use, expires in {expires_secs}s)");
+            println!("on the other machine run one of:");
+            for addr in addrs {
+                println!("  roam join {code} {addr}");
+            }
+            Ok(())
+        }
+        Command::Join { code, addr } => {
+            let Response::Joined { name } = connect::connect(&paths)
+                .await?
+                .request(Request::Join { code, addr })
+                .await?
+            else {
+                bail!("unexpected answer to join");
+            };
+            println!("joined the mesh of node {name}");
+            Ok(())
+        }
+        Command::Unpair { node } => {
+            connect::connect(&paths)
+                .await?
+                .request(Request::Unpair { name: node.clone() })
+                .await?;
+            println!("removed node {node} from the mesh");
+            Ok(())
+        }
+        Command::Nodes { json } => {
+            let Response::Nodes(nodes) = connect::connect(&paths)
+                .await?
+                .request(Request::Nodes)
+                .await?
+            else {
+                bail!("unexpected answer to nodes");
+            };
+            if json {
+                return print_json(&nodes);
+            }
+            print!("{}", render::nodes(&nodes));
+            Ok(())
+        }
+        Command::Mesh(MeshCommand::Dial { addr }) => {
+            let Response::Dialed { peer_id } = connect::connect(&paths)
+                .await?
+                .request(Request::Dial { addr })
+                .await?
+            else {
+                bail!("unexpected answer to dial");
+            };
+            println!("connected to {peer_id}");
+            Ok(())
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "roam", &mut std::io::stdout());
             Ok(())
@@ -248,7 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The node in the foreground, logging to a daily-rotated file in the data
 /// dir (and to stderr).
-async fn run_node(paths: Paths, name: Option<String>) -> anyhow::Result<()> {
+async fn run_node(paths: Paths, name: Option<String>, no_mdns: bool) -> anyhow::Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     std::fs::create_dir_all(paths.logs())
@@ -271,9 +342,18 @@ async fn run_node(paths: Paths, name: Option<String>) -> anyhow::Result<()> {
                 .with_ansi(false)
                 .with_writer(file),
         )
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
         .init();
-    roam_node::daemon::run(roam_node::daemon::NodeOptions { paths, name }).await?;
+    roam_node::daemon::run(roam_node::daemon::NodeOptions {
+        paths,
+        name,
+        mdns: no_mdns.then_some(false),
+    })
+    .await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use roam_node::api::{NodeStatus, WorkspaceInfo};
+use roam_node::api::{NodeInfo, NodeStatus, WorkspaceInfo};
 
 pub fn workspaces(list: &[WorkspaceInfo]) -> String {
     if list.is_empty() {
@@ -42,16 +42,59 @@ pub fn workspaces(list: &[WorkspaceInfo]) -> String {
 
 pub fn status(s: &NodeStatus) -> String {
     format!(
-        "node {} running (pid {}, up {}s)\n  version {} (protocol {})\n  data dir {}\n  {} workspace(s), {} agent(s) running, rss {:.1} MiB\n",
+        "node {} running (pid {}, up {}s)\n  peer id {}\n  listening on {}\n  version {} (protocol {})\n  data dir {}\n  {} workspace(s), {} agent(s) running, rss {:.1} MiB, load {}\n",
         s.name,
         s.pid,
         s.uptime_secs,
+        s.peer_id,
+        if s.listen.is_empty() {
+            "nothing".to_string()
+        } else {
+            s.listen.join(", ")
+        },
         s.version,
         s.protocol,
         s.data_dir,
         s.workspaces,
         s.agents_running,
-        s.rss_bytes as f64 / (1024.0 * 1024.0)
+        s.rss_bytes as f64 / (1024.0 * 1024.0),
+        s.load
+    )
+}
+
+pub fn nodes(list: &[NodeInfo]) -> String {
+    let rows: Vec<[String; 7]> = list
+        .iter()
+        .map(|n| {
+            let short = n
+                .peer_id
+                .get(n.peer_id.len().saturating_sub(8)..)
+                .unwrap_or(&n.peer_id);
+            let dash = || "-".to_string();
+            [
+                if n.local {
+                    format!("{} (this)", n.name)
+                } else {
+                    n.name.clone()
+                },
+                format!("…{short}"),
+                if n.online {
+                    "online".into()
+                } else {
+                    "offline".into()
+                },
+                n.rtt_micros
+                    .map(|r| format!("{:.1} ms", r as f64 / 1000.0))
+                    .unwrap_or_else(dash),
+                n.agents_running.map(|a| a.to_string()).unwrap_or_else(dash),
+                n.load.clone().unwrap_or_else(dash),
+                n.addrs.first().cloned().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    table(
+        &["NODE", "PEER", "STATE", "RTT", "AGENTS", "LOAD", "ADDRESS"],
+        &rows,
     )
 }
 

@@ -1,11 +1,27 @@
-//! How bytes move between Roam processes.
+//! How Roam nodes reach each other, and who may.
 //!
-//! Today this is [`frame`]: length-prefixed frames over any async byte
-//! stream, used by the node's local control socket. The libp2p swarm,
-//! identity, pairing and roster land here next; they will carry the same
-//! frames. This crate knows nothing about git, workspaces or the request
-//! types: it moves opaque, size-bounded byte frames.
+//! - [`frame`]: length-prefixed, size-bounded frames over any byte stream
+//!   (the control socket and every mesh stream carry them).
+//! - [`identity`]: the node's ed25519 key, its PeerId.
+//! - [`swarm`]: the libp2p swarm (QUIC, TCP fallback) and the [`Mesh`]
+//!   handle: dial, open and accept streams, admit and expel peers.
+//! - [`gate`]: the roster enforced on every connection.
+//! - [`pairing`]: one-time codes with SPAKE2.
+//! - [`roster`]: who is in the mesh, as plain data.
+//!
+//! This crate knows nothing about git, workspaces or the request types: it
+//! moves opaque frames between authenticated, admitted peers.
 
 pub mod frame;
+pub mod gate;
+pub mod identity;
+pub mod pairing;
+pub mod roster;
+pub mod swarm;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
+pub use libp2p::{Multiaddr, PeerId};
+pub use swarm::{
+    CONTROL_PROTOCOL, Mesh, MeshConfig, MeshError, MeshEvent, MeshStatus, MeshStream,
+    PAIRING_PROTOCOL,
+};

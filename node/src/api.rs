@@ -10,11 +10,16 @@ use bincode::{Decode, Encode};
 
 pub use roam_actors::model::{AgentInfo, AgentStatus, WorkspaceInfo};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+pub use roam_mesh::roster::Member;
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Envelope {
     pub version: u32,
+    /// Set by a node that forwards a request to the owner: the owner
+    /// answers from its own state and never forwards it again.
+    pub forwarded: bool,
     pub request: Request,
 }
 
@@ -57,6 +62,8 @@ pub enum Request {
         base: Option<String>,
         profile: Option<String>,
         prompt: Option<String>,
+        /// The node to make it on (by name); `None` is this node.
+        on: Option<String>,
     },
     List,
     Stop {
@@ -90,11 +97,62 @@ pub enum Request {
         rows: u16,
         cols: u16,
     },
+    /// Whether this node owns the workspace (asked of peers).
+    Locate {
+        name: String,
+    },
+    /// Opens a pairing window and returns its one-time code.
+    PairOpen,
+    /// Joins the mesh of the node at `addr` with its code.
+    Join {
+        code: String,
+        addr: String,
+    },
+    /// Pairing step 1 (joiner → host, on the pairing protocol).
+    PairHello {
+        name: String,
+        spake: Vec<u8>,
+        /// Where the joiner listens, so the rest of the mesh can reach it.
+        addrs: Vec<String>,
+    },
+    /// Pairing step 2 (joiner → host).
+    PairConfirm {
+        confirm: Vec<u8>,
+    },
+    /// A member spreads what it knows of the roster.
+    RosterSync {
+        members: Vec<Member>,
+    },
+    Unpair {
+        name: String,
+    },
+    Nodes,
+    Dial {
+        addr: String,
+    },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+/// One node of the mesh, as `roam nodes` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    pub local: bool,
+    pub online: bool,
+    pub rtt_micros: Option<u64>,
+    pub workspaces: Option<u32>,
+    pub agents_running: Option<u32>,
+    /// One-minute load average of the machine.
+    pub load: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct NodeStatus {
     pub name: String,
+    pub peer_id: String,
+    pub listen: Vec<String>,
+    pub load: String,
     pub pid: u32,
     pub version: String,
     pub protocol: u32,
@@ -118,6 +176,33 @@ pub enum Response {
     Agent(AgentInfo),
     Removed {
         snapshot_ref: Option<String>,
+    },
+    Located {
+        found: bool,
+    },
+    PairCode {
+        code: String,
+        addrs: Vec<String>,
+        expires_secs: u64,
+    },
+    PairChallenge {
+        name: String,
+        spake: Vec<u8>,
+        confirm: Vec<u8>,
+    },
+    /// Pairing done: the whole roster, the host included.
+    Welcome {
+        members: Vec<Member>,
+    },
+    Joined {
+        name: String,
+    },
+    Roster {
+        members: Vec<Member>,
+    },
+    Nodes(Vec<NodeInfo>),
+    Dialed {
+        peer_id: String,
     },
     /// The connection now carries terminal frames.
     Streaming,

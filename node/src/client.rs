@@ -43,6 +43,7 @@ impl Client {
     pub async fn request(&mut self, request: Request) -> Result<Response, ClientError> {
         let envelope = Envelope {
             version: PROTOCOL_VERSION,
+            forwarded: false,
             request,
         };
         conn::send(&mut self.writer, &envelope).await?;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub struct Config {
     pub node: NodeConfig,
     pub terminal: TerminalConfig,
+    pub mesh: MeshConfig,
     /// User profiles; a name that matches a built-in replaces it.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -33,6 +34,33 @@ pub struct TerminalConfig {
     pub scrollback_bytes: usize,
     /// Leaves `roam attach`: `ctrl-]` (default) or `ctrl-<letter>`.
     pub detach_key: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeshConfig {
+    /// Multiaddrs to listen on; QUIC first, TCP as fallback.
+    pub listen: Vec<String>,
+    /// Find paired nodes on the LAN (hints only: the roster decides).
+    pub mdns: bool,
+    /// How long a pairing code stays valid.
+    pub pairing_window_secs: u64,
+}
+
+/// The port a node listens on when nothing is configured.
+pub const DEFAULT_PORT: u16 = 4799;
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            listen: vec![
+                format!("/ip4/0.0.0.0/udp/{DEFAULT_PORT}/quic-v1"),
+                format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"),
+            ],
+            mdns: true,
+            pairing_window_secs: 300,
+        }
+    }
 }
 
 impl Default for NodeConfig {

@@ -1,8 +1,13 @@
-//! The local control socket: a Unix socket (mode 0600) in the data dir.
+//! Serving requests: from the local CLI (a Unix socket, mode 0600, in the
+//! data dir) and from paired peers (mesh streams), with one protocol.
 //! Each connection carries framed `Envelope` requests; every request gets
 //! exactly one `Response`, and `Attach`/`Logs` then turn the connection
 //! into a terminal stream. A malformed frame gets an error response and the
 //! connection is closed; the node never panics on what a client sends.
+//!
+//! A request from the local CLI about a workspace this node does not own is
+//! routed to the owner (`route`); a request from a peer is answered from
+//! this node's own state only.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,12 +17,14 @@ use roam_actors::agent::AgentMsg;
 use roam_actors::model::{AgentStatus, WorkspaceInfo};
 use roam_actors::node::{CreateSpec, NodeMsg};
 use roam_actors::workspace::WorkspaceMsg;
-use tokio::net::UnixStream;
+use roam_mesh::PeerId;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
 use crate::api::{Envelope, NodeStatus, PROTOCOL_VERSION, Request, Response, Target};
 use crate::conn::{self, ConnError};
-use crate::terminal;
+use crate::peers::Peers;
+use crate::{route, terminal};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -28,10 +35,23 @@ pub struct Shared {
     pub data_dir: String,
     pub started: Instant,
     pub shutdown: watch::Sender<bool>,
+    pub peers: Arc<Peers>,
 }
 
-pub async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
-    let (mut reader, mut writer) = stream.into_split();
+/// Where a connection comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The local CLI: may manage the node and is routed across the mesh.
+    Local,
+    /// A paired node: answered from this node's own state only.
+    Peer(PeerId),
+}
+
+pub async fn serve_connection<S>(stream: S, shared: Arc<Shared>, origin: Origin)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
     loop {
         let envelope = match conn::recv::<Envelope, _>(&mut reader).await {
             Ok(Some(e)) => e,
@@ -57,17 +77,32 @@ pub async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
             let _ = conn::send(&mut writer, &Response::Error { message }).await;
             return;
         }
+        let routed = origin == Origin::Local && !envelope.forwarded;
         let result = match envelope.request {
+            // Streams take the connection over; it ends with them.
             Request::Attach { target, rows, cols } => {
-                // Streams take the connection over; it ends with them.
-                let _ = stream_attach(reader, &mut writer, &shared, target, rows, cols).await;
+                if routed && !route::is_local(&shared, &target.workspace).await {
+                    let request = Request::Attach { target, rows, cols };
+                    route::relay_stream(&shared, tokio::io::join(reader, writer), request).await;
+                } else {
+                    let _ = stream_attach(reader, &mut writer, &shared, target, rows, cols).await;
+                }
                 return;
             }
             Request::Logs { target, follow } => {
-                let _ = stream_logs(&mut writer, &shared, target, follow).await;
+                if routed && !route::is_local(&shared, &target.workspace).await {
+                    let request = Request::Logs { target, follow };
+                    route::relay_stream(&shared, tokio::io::join(reader, writer), request).await;
+                } else {
+                    let _ = stream_logs(&mut writer, &shared, target, follow).await;
+                }
                 return;
             }
-            request => handle(&shared, request).await,
+            request => match origin {
+                Origin::Local if routed => route::handle(&shared, request).await,
+                Origin::Local => handle(&shared, request).await,
+                Origin::Peer(peer) => handle_peer(&shared, peer, request).await,
+            },
         };
         let response = result.unwrap_or_else(|message| Response::Error { message });
         if conn::send(&mut writer, &response).await.is_err() {
@@ -79,9 +114,9 @@ pub async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
 /// Closes after an error so the client can still read it: closing with
 /// unread input would reset the connection and lose the answer. What is
 /// left is drained briefly and within a bound, never trusted.
-async fn close_gently(
-    mut reader: tokio::net::unix::OwnedReadHalf,
-    mut writer: tokio::net::unix::OwnedWriteHalf,
+async fn close_gently<S: AsyncRead + AsyncWrite>(
+    mut reader: ReadHalf<S>,
+    mut writer: WriteHalf<S>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = writer.shutdown().await;
@@ -98,8 +133,32 @@ async fn close_gently(
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
-/// Answers one request; errors are the one-line message the user sees.
-async fn handle(shared: &Shared, request: Request) -> Result<Response, String> {
+/// What a paired peer may ask: its own state, roster news. Managing this
+/// node (shutdown, pairing, unpairing) is for the local CLI only.
+async fn handle_peer(shared: &Shared, peer: PeerId, request: Request) -> Result<Response, String> {
+    match request {
+        Request::RosterSync { members } => shared
+            .peers
+            .merge_roster(members)
+            .await
+            .map(|members| Response::Roster { members }),
+        Request::Shutdown
+        | Request::PairOpen
+        | Request::Join { .. }
+        | Request::Unpair { .. }
+        | Request::Dial { .. }
+        | Request::PairHello { .. }
+        | Request::PairConfirm { .. } => {
+            tracing::warn!(peer = %peer, "refused a local-only request from a peer");
+            Err("only the node's own CLI may ask that".into())
+        }
+        request => handle(shared, request).await,
+    }
+}
+
+/// Answers one request from this node's own state; errors are the
+/// one-line message the user sees.
+pub async fn handle(shared: &Shared, request: Request) -> Result<Response, String> {
     match request {
         Request::Ping => Ok(Response::Pong {
             protocol: PROTOCOL_VERSION,
@@ -116,6 +175,7 @@ async fn handle(shared: &Shared, request: Request) -> Result<Response, String> {
             base,
             profile,
             prompt,
+            on: _,
         } => {
             let spec = CreateSpec {
                 name,
@@ -168,15 +228,50 @@ async fn handle(shared: &Shared, request: Request) -> Result<Response, String> {
                 .await
                 .map(|_| Response::Done)
         }
+        Request::Locate { name } => Ok(Response::Located {
+            found: workspace(shared, &name).await.is_ok(),
+        }),
+        Request::PairOpen => {
+            let (code, addrs, expires_secs) = shared.peers.open_pairing().await?;
+            Ok(Response::PairCode {
+                code,
+                addrs,
+                expires_secs,
+            })
+        }
+        Request::Join { code, addr } => shared
+            .peers
+            .join(&code, &addr)
+            .await
+            .map(|name| Response::Joined { name }),
+        Request::Unpair { name } => shared.peers.unpair(&name).await.map(|_| Response::Done),
+        Request::Dial { addr } => {
+            let addr = addr
+                .parse()
+                .map_err(|e| format!("bad address '{addr}': {e}"))?;
+            let peer = shared
+                .peers
+                .mesh
+                .dial(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Response::Dialed {
+                peer_id: peer.to_string(),
+            })
+        }
+        Request::Nodes => Ok(Response::Nodes(route::nodes(shared).await)),
+        Request::RosterSync { .. } | Request::PairHello { .. } | Request::PairConfirm { .. } => {
+            Err("that request is only spoken between nodes".into())
+        }
         Request::Attach { .. } | Request::Logs { .. } => {
             Err("stream requests are served elsewhere".into())
         }
     }
 }
 
-async fn stream_attach(
-    reader: tokio::net::unix::OwnedReadHalf,
-    writer: &mut tokio::net::unix::OwnedWriteHalf,
+async fn stream_attach<S: AsyncRead + AsyncWrite + Send + 'static>(
+    reader: ReadHalf<S>,
+    writer: &mut WriteHalf<S>,
     shared: &Shared,
     target: Target,
     rows: u16,
@@ -195,8 +290,8 @@ async fn stream_attach(
     terminal::attach(reader, writer, agent, sub).await
 }
 
-async fn stream_logs(
-    writer: &mut tokio::net::unix::OwnedWriteHalf,
+async fn stream_logs<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     shared: &Shared,
     target: Target,
     follow: bool,
@@ -226,15 +321,25 @@ async fn scrollback(agent: &ActorRef<AgentMsg>) -> Result<Vec<u8>, String> {
     try_ask(agent, AgentMsg::Scrollback).await
 }
 
-async fn status(shared: &Shared) -> Result<NodeStatus, String> {
+pub async fn status(shared: &Shared) -> Result<NodeStatus, String> {
     let workspaces = list(shared).await?;
     let agents_running = workspaces
         .iter()
         .flat_map(|w| &w.agents)
         .filter(|a| !matches!(a.status, AgentStatus::Exited { .. } | AgentStatus::Stopped))
         .count();
+    let listen = shared
+        .peers
+        .mesh
+        .status()
+        .await
+        .map(|s| s.listen.iter().map(|a| a.to_string()).collect())
+        .unwrap_or_default();
     Ok(NodeStatus {
         name: shared.name.clone(),
+        peer_id: shared.peers.mesh.local_peer_id().to_string(),
+        listen,
+        load: crate::proc::load_average().unwrap_or_default(),
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").into(),
         protocol: PROTOCOL_VERSION,
@@ -246,13 +351,13 @@ async fn status(shared: &Shared) -> Result<NodeStatus, String> {
     })
 }
 
-async fn list(shared: &Shared) -> Result<Vec<WorkspaceInfo>, String> {
+pub async fn list(shared: &Shared) -> Result<Vec<WorkspaceInfo>, String> {
     let mut list = ask(&shared.node, NodeMsg::List).await?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(list)
 }
 
-async fn workspace(shared: &Shared, name: &str) -> Result<ActorRef<WorkspaceMsg>, String> {
+pub async fn workspace(shared: &Shared, name: &str) -> Result<ActorRef<WorkspaceMsg>, String> {
     try_ask(&shared.node, |r| NodeMsg::Get(name.to_string(), r)).await
 }
 

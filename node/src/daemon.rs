@@ -13,8 +13,10 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
-use crate::control::{self, Shared};
+use crate::config::DEFAULT_PORT;
+use crate::control::{self, Origin, Shared};
 use crate::paths::Paths;
+use crate::peers::Peers;
 use crate::store::Store;
 
 /// How long a graceful stop may take before the node exits anyway.
@@ -37,12 +39,20 @@ pub enum NodeError {
     },
     #[error("cannot start the actor tree: {0}")]
     Actors(String),
+    #[error(transparent)]
+    Identity(#[from] roam_mesh::identity::IdentityError),
+    #[error(transparent)]
+    Mesh(#[from] roam_mesh::MeshError),
+    #[error("bad listen address '{addr}' in config: {message}")]
+    ListenAddr { addr: String, message: String },
 }
 
 pub struct NodeOptions {
     pub paths: Paths,
     /// Overrides the config's node name.
     pub name: Option<String>,
+    /// `Some(false)` turns mDNS off whatever the config says.
+    pub mdns: Option<bool>,
 }
 
 pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
@@ -76,6 +86,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         store: store.clone(),
     });
     tracing::info!(node = %name, home = %paths.home.display(), workspaces = records.len(), "node starting");
+    let peers = start_mesh(&paths, &config, opts.mdns, &name, store.clone()).await?;
     let (node, node_handle) = Actor::spawn(None, NodeActor { rt }, records)
         .await
         .map_err(|e| NodeError::Actors(e.to_string()))?;
@@ -101,7 +112,14 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         data_dir: paths.home.display().to_string(),
         started: Instant::now(),
         shutdown,
+        peers: peers.clone(),
     });
+    let for_peers = shared.clone();
+    peers
+        .accept(move |peer, stream| {
+            control::serve_connection(stream, for_peers.clone(), Origin::Peer(peer))
+        })
+        .map_err(NodeError::Actors)?;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigint =
@@ -111,7 +129,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(control::serve_connection(stream, shared.clone()));
+                    tokio::spawn(control::serve_connection(stream, shared.clone(), Origin::Local));
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
@@ -136,6 +154,73 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let _ = std::fs::remove_file(paths.pid_file());
     tracing::info!(node = %name, "node stopped");
     Ok(())
+}
+
+/// Loads the identity and the roster and starts the swarm. If the default
+/// port is taken (a second node on this machine), any free port will do.
+async fn start_mesh(
+    paths: &Paths,
+    config: &Config,
+    mdns: Option<bool>,
+    name: &str,
+    store: Arc<Store>,
+) -> Result<Arc<Peers>, NodeError> {
+    let keypair = roam_mesh::identity::load_or_create(&paths.identity())?;
+    let roster = roam_mesh::roster::Roster::from_members(store.roster());
+    let members: Vec<_> = roster
+        .active()
+        .filter_map(|m| {
+            let peer = m.peer.parse().ok()?;
+            Some((
+                peer,
+                m.addrs.iter().filter_map(|a| a.parse().ok()).collect(),
+            ))
+        })
+        .collect();
+    let parse = |addrs: &[String]| -> Result<Vec<roam_mesh::Multiaddr>, NodeError> {
+        addrs
+            .iter()
+            .map(|a| {
+                a.parse().map_err(
+                    |e: roam_mesh::swarm::MultiaddrError| NodeError::ListenAddr {
+                        addr: a.clone(),
+                        message: e.to_string(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let make = |listen| roam_mesh::MeshConfig {
+        keypair: keypair.clone(),
+        listen,
+        mdns: mdns.unwrap_or(config.mesh.mdns),
+        members: members.clone(),
+    };
+    let listen = parse(&config.mesh.listen)?;
+    let started = match roam_mesh::Mesh::start(make(listen)).await {
+        Err(roam_mesh::MeshError::Listen { .. })
+            if config.mesh.listen == crate::config::MeshConfig::default().listen =>
+        {
+            let any_port: Vec<String> = config
+                .mesh
+                .listen
+                .iter()
+                .map(|a| a.replace(&format!("/{DEFAULT_PORT}"), "/0"))
+                .collect();
+            tracing::warn!(
+                port = DEFAULT_PORT,
+                "default mesh port taken; listening on a free port"
+            );
+            roam_mesh::Mesh::start(make(parse(&any_port)?)).await?
+        }
+        other => other?,
+    };
+    let (mesh, events) = started;
+    tracing::info!(peer = %mesh.local_peer_id(), "mesh identity");
+    let window = std::time::Duration::from_secs(config.mesh.pairing_window_secs);
+    let peers = Peers::new(mesh, name.to_string(), window, store, roster);
+    peers.follow(events);
+    Ok(peers)
 }
 
 /// Makes the data dir and proves it is writable, so a bad `ROAM_HOME`

@@ -1,7 +1,9 @@
 //! The Roam node: the daemon that runs on every machine.
 //!
 //! - [`daemon`]: start, serve, stop (`roam node run`).
-//! - [`control`]: the local control socket and the request handlers.
+//! - [`control`]: serving requests from the local CLI and from peers.
+//! - [`route`]: sending the CLI's requests to the node that owns the workspace.
+//! - [`peers`]: the mesh as the node sees it: roster, pairing, calls.
 //! - [`terminal`]: terminal streams (`attach`, `logs --follow`).
 //! - [`api`]: the request/response types every client and peer speaks.
 //! - [`codec`]: all encoding (bincode), bounded.
@@ -18,6 +20,8 @@ pub mod conn;
 pub mod control;
 pub mod daemon;
 pub mod paths;
+pub mod peers;
 pub mod proc;
+pub mod route;
 pub mod store;
 pub mod terminal;

@@ -33,6 +33,9 @@ impl Paths {
     pub fn socket(&self) -> PathBuf {
         self.home.join("roam.sock")
     }
+    pub fn identity(&self) -> PathBuf {
+        self.home.join("identity.key")
+    }
     pub fn config(&self) -> PathBuf {
         self.home.join("config.toml")
     }

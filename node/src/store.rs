@@ -8,9 +8,11 @@ use roam_actors::persist::{BoxFuture, Persist};
 use crate::codec;
 
 const WORKSPACES: &str = "workspaces";
+const ROSTER: &str = "roster";
 
 pub struct Store {
     workspaces: sled::Tree,
+    roster: sled::Tree,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,7 @@ impl Store {
         })?;
         Ok(Store {
             workspaces: db.open_tree(WORKSPACES)?,
+            roster: db.open_tree(ROSTER)?,
         })
     }
 
@@ -58,6 +61,36 @@ impl Store {
 
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.workspaces.flush_async().await?;
+        self.roster.flush_async().await?;
+        Ok(())
+    }
+
+    /// The saved roster; unreadable entries are skipped and logged.
+    pub fn roster(&self) -> Vec<roam_mesh::roster::Member> {
+        self.roster
+            .iter()
+            .filter_map(|entry| {
+                let (_, value) = entry.ok()?;
+                codec::decode(&value)
+                    .map_err(|e| tracing::error!(error = %e, "skipping unreadable roster entry"))
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Saves roster members durably before returning.
+    pub async fn save_roster(
+        &self,
+        members: &[roam_mesh::roster::Member],
+    ) -> Result<(), StoreError> {
+        for m in members {
+            let bytes = codec::encode(m).map_err(|e| StoreError::Open {
+                path: "roster".into(),
+                message: e.to_string(),
+            })?;
+            self.roster.insert(m.peer.as_bytes(), bytes)?;
+        }
+        self.roster.flush_async().await?;
         Ok(())
     }
 }

@@ -34,6 +34,11 @@ impl TestNode {
     /// A node (not yet started) with the `test` profile and a repo with
     /// one commit on `main`.
     pub fn new() -> TestNode {
+        TestNode::named("testnode")
+    }
+
+    /// A node with its own name (mesh tests run several).
+    pub fn named(name: &str) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("roam");
         let user_home = dir.path().join("home");
@@ -44,9 +49,13 @@ impl TestNode {
             home.join("config.toml"),
             format!(
                 r#"[node]
-name = "testnode"
+name = "{name}"
 [terminal]
 scrollback_bytes = 1048576
+[mesh]
+listen = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"]
+mdns = false
+pairing_window_secs = 20
 [profiles.test]
 command = ["{AGENT}"]
 resume = ["{AGENT}", "--resume", "{{session}}"]
@@ -73,7 +82,10 @@ command = ["roam-no-such-agent-binary"]
     }
 
     pub fn started() -> TestNode {
-        let node = TestNode::new();
+        TestNode::start(TestNode::new())
+    }
+
+    pub fn start(node: TestNode) -> TestNode {
         let out = node.roam(&["up"]);
         assert!(out.status.success(), "roam up: {}", stderr(&out));
         node
@@ -276,4 +288,29 @@ impl Drop for PtyClient {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// Pairs `joiner` into the mesh of `host` through the CLI, as a user would.
+pub fn pair(host: &TestNode, joiner: &TestNode) {
+    let (code, addr) = pairing_code(host);
+    let out = joiner.ok(&["join", &code, &addr]);
+    assert!(out.contains("joined the mesh"), "{out}");
+}
+
+/// Opens a pairing window on `host`; returns its code and first address.
+pub fn pairing_code(host: &TestNode) -> (String, String) {
+    let out = host.ok(&["pair"]);
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("pairing code: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let addr = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("roam join "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    (code, addr)
 }

@@ -7,4 +7,5 @@ mod attach;
 mod bad_input;
 mod harness;
 mod lifecycle;
+mod mesh;
 mod restart;

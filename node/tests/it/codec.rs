@@ -13,6 +13,15 @@ fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         Just(Request::Ping),
         Just(Request::List),
+        Just(Request::Nodes),
+        (".{0,14}", ".{0,40}").prop_map(|(code, addr)| Request::Join { code, addr }),
+        (".{0,20}", proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(name, spake)| {
+            Request::PairHello {
+                name,
+                spake,
+                addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            }
+        }),
         (".{0,30}", ".{0,60}", proptest::option::of(".{0,10}")).prop_map(|(name, repo, base)| {
             Request::New {
                 name,
@@ -20,6 +29,7 @@ fn request() -> impl Strategy<Value = Request> {
                 base,
                 profile: None,
                 prompt: Some("fix it".into()),
+                on: Some("homelab".into()),
             }
         }),
         (".{0,30}", any::<bool>()).prop_map(|(name, force)| Request::Remove { name, force }),
@@ -36,7 +46,7 @@ fn request() -> impl Strategy<Value = Request> {
 proptest! {
     #[test]
     fn requests_round_trip(request in request()) {
-        let envelope = Envelope { version: PROTOCOL_VERSION, request };
+        let envelope = Envelope { version: PROTOCOL_VERSION, forwarded: false, request };
         let bytes = encode(&envelope).unwrap();
         prop_assert_eq!(decode::<Envelope>(&bytes).unwrap(), envelope);
     }
@@ -50,7 +60,7 @@ proptest! {
 
     #[test]
     fn truncated_messages_are_rejected(request in request(), cut in 0usize..64) {
-        let bytes = encode(&Envelope { version: PROTOCOL_VERSION, request }).unwrap();
+        let bytes = encode(&Envelope { version: PROTOCOL_VERSION, forwarded: false, request }).unwrap();
         let cut = cut.min(bytes.len().saturating_sub(1));
         prop_assert!(decode::<Envelope>(&bytes[..cut]).is_err());
     }
@@ -61,6 +71,7 @@ fn a_huge_length_inside_a_message_does_not_allocate_it() {
     // A Send whose byte vector claims u64::MAX entries (varint 0xFF prefix).
     let mut bytes = encode(&Envelope {
         version: PROTOCOL_VERSION,
+        forwarded: false,
         request: Request::Send {
             target: Target::parse("ws"),
             data: vec![],
