@@ -10,7 +10,7 @@ use crate::{GitError, Result};
 /// Environment variables that make git look at a different repository than the
 /// one we point it at. They leak in when the daemon is itself started from a git
 /// hook or an IDE terminal, so they are always cleared.
-const LOCATION_ENV: &[&str] = &[
+pub(crate) const LOCATION_ENV: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",

@@ -53,6 +53,16 @@ pub enum GitError {
     #[error("could not run git (is it installed and on PATH?): {source}")]
     Spawn { source: std::io::Error },
 
+    /// The worktree is in the middle of a merge, rebase, cherry-pick, revert or
+    /// bisect. A snapshot refuses rather than silently dropping that state
+    /// (conflict stages, `MERGE_HEAD`, the rebase todo list).
+    #[error("cannot snapshot {}: a {operation} is in progress; finish or abort it first", path.display())]
+    OperationInProgress { operation: String, path: PathBuf },
+
+    /// A commit is not a snapshot made by [`crate::capture`].
+    #[error("commit {oid} is not a roam snapshot: {reason}")]
+    NotASnapshot { oid: String, reason: String },
+
     /// A filesystem operation done by this crate itself failed.
     #[error("i/o error on {}: {source}", path.display())]
     Io {

@@ -11,19 +11,45 @@
 //! - `repo`: [`Repo`], the main repository — discovery, refs, branches, adding/removing worktrees.
 //! - `worktree`: [`Worktree`], one checkout and its [`WorktreeStatus`] against a base.
 //! - `snapshot`: [`Worktree::snapshot`], capturing all uncommitted work as a commit without touching it.
+//! - `identity`: [`RepoId`], a repo known by its root commits.
+//! - `mirror`: [`Mirrors`], one bare mirror per repo identity in a node's data dir.
+//! - `capture`: [`capture`], the full state (HEAD branch, index, files) on a hidden ref.
+//! - `restore`: [`restore`], recreating that state byte for byte in a new worktree.
+//! - `transfer`: the protocol and [`TransferError`]; `send`/`receive` its two sides.
+//! - [`blocking`]: send/receive over a TCP socket without a runtime of your own.
+//! - `wire`: the only place that frames bytes on the transfer stream.
+//!
+//! Moving a workspace: [`capture`] → [`send`] / [`receive`] over any async
+//! stream → [`restore`] from the receiver's [`Mirror`].
 
+pub mod blocking;
+mod capture;
 mod cmd;
 pub mod error;
+mod identity;
+mod mirror;
 pub mod name;
 mod oid;
+mod receive;
 mod repo;
+mod restore;
+mod send;
 mod snapshot;
+mod transfer;
+mod wire;
 mod worktree;
 
+pub use capture::{CaptureOptions, Snapshot, capture};
 pub use error::GitError;
+pub use identity::RepoId;
+pub use mirror::{Mirror, Mirrors};
 pub use name::validate_workspace_name;
 pub use oid::Oid;
+pub use receive::{ReceiveOptions, Received, receive};
 pub use repo::Repo;
+pub use restore::restore;
+pub use send::{Sent, send};
+pub use transfer::{Progress, TransferError};
 pub use worktree::{Worktree, WorktreeStatus};
 
 /// Result type of every fallible operation in this crate.

@@ -71,7 +71,7 @@ impl Worktree {
     /// Environment that gives commit-tree an identity when git has none, so a
     /// snapshot never fails on a machine without `user.name`/`user.email`.
     /// Whatever the user did configure is left alone.
-    fn ident_fallback(&self) -> Result<Vec<(OsString, OsString)>> {
+    pub(crate) fn ident_fallback(&self) -> Result<Vec<(OsString, OsString)>> {
         let mut ident_ok = true;
         for var in ["GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"] {
             let (out, _) = self.git().args(["var", var]).output()?;
@@ -111,12 +111,12 @@ impl Worktree {
 }
 
 /// A uniquely named temporary index file, deleted (with any stale lock) on drop.
-struct TempIndex {
-    path: PathBuf,
+pub(crate) struct TempIndex {
+    pub(crate) path: PathBuf,
 }
 
 impl TempIndex {
-    fn new(dir: &Path) -> TempIndex {
+    pub(crate) fn new(dir: &Path) -> TempIndex {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -20,6 +20,7 @@ pub mod roster;
 pub mod swarm;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
+pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use swarm::{
     CONTROL_PROTOCOL, Mesh, MeshConfig, MeshError, MeshEvent, MeshStatus, MeshStream,

@@ -6,4 +6,7 @@ mod common;
 mod name;
 mod repo;
 mod snapshot;
+mod sync;
+mod sync_prop;
+mod sync_util;
 mod worktree;
