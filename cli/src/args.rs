@@ -92,8 +92,8 @@ pub enum Command {
     /// Join the mesh of another node with the code `roam pair` printed there
     Join {
         code: String,
-        /// An address printed by `roam pair`
-        addr: String,
+        /// An address printed by `roam pair` (default: look on the LAN with mDNS)
+        addr: Option<String>,
     },
     /// Remove a node from the mesh everywhere; it can no longer connect
     Unpair { node: String },

@@ -35,7 +35,7 @@ const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(60);
 
 pub type MeshStream = Compat<libp2p::Stream>;
-pub use libp2p::multiaddr::Error as MultiaddrError;
+pub use libp2p::multiaddr::{Error as MultiaddrError, Protocol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MeshError {

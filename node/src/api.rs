@@ -106,7 +106,8 @@ pub enum Request {
     /// Joins the mesh of the node at `addr` with its code.
     Join {
         code: String,
-        addr: String,
+        /// Where the host listens; `None` looks for it on the LAN (mDNS).
+        addr: Option<String>,
     },
     /// Pairing step 1 (joiner → host, on the pairing protocol).
     PairHello {

@@ -241,7 +241,7 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Strin
         }
         Request::Join { code, addr } => shared
             .peers
-            .join(&code, &addr)
+            .join(&code, addr.as_deref())
             .await
             .map(|name| Response::Joined { name }),
         Request::Unpair { name } => shared.peers.unpair(&name).await.map(|_| Response::Done),

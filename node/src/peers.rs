@@ -22,6 +22,8 @@ use crate::api::{Envelope, PROTOCOL_VERSION, Request, Response};
 use crate::conn;
 use crate::store::Store;
 
+/// How long `roam join` without an address looks for the host on the LAN.
+const LAN_SEARCH: Duration = Duration::from_secs(5);
 /// How long a call to another node may take before it counts as unreachable.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -41,6 +43,8 @@ pub struct Peers {
     roster: Mutex<Roster>,
     window: Mutex<Option<Window>>,
     rtt: Mutex<HashMap<PeerId, Duration>>,
+    /// What mDNS saw: hints for `roam join` without an address, never trust.
+    discovered: Mutex<Vec<(PeerId, Multiaddr)>>,
     /// The last listing each peer gave, so an offline node's workspaces are
     /// shown as unreachable rather than hidden.
     last_seen: Mutex<HashMap<String, Vec<WorkspaceInfo>>>,
@@ -62,6 +66,7 @@ impl Peers {
             roster: Mutex::new(roster),
             window: Mutex::new(None),
             rtt: Mutex::new(HashMap::new()),
+            discovered: Mutex::new(Vec::new()),
             last_seen: Mutex::new(HashMap::new()),
         })
     }
@@ -90,9 +95,16 @@ impl Peers {
                             tokio::spawn(async move { p.spread_roster().await });
                         }
                     }
-                    MeshEvent::Connected { .. }
-                    | MeshEvent::Listening { .. }
-                    | MeshEvent::Discovered { .. } => {}
+                    MeshEvent::Discovered { peer, addr } => {
+                        if let Ok(mut d) = peers.discovered.lock() {
+                            d.retain(|(p, a)| !(*p == peer && *a == addr));
+                            d.push((peer, addr));
+                            // Bounded: the LAN may be noisy.
+                            let over = d.len().saturating_sub(64);
+                            d.drain(..over);
+                        }
+                    }
+                    MeshEvent::Connected { .. } | MeshEvent::Listening { .. } => {}
                 }
             }
         });
@@ -342,10 +354,11 @@ impl Peers {
 
     // ---- pairing: joiner side ----
 
-    pub async fn join(&self, code: &str, addr: &str) -> Result<String, String> {
-        let addr: Multiaddr = addr
-            .parse()
-            .map_err(|e| format!("bad address '{addr}': {e}"))?;
+    pub async fn join(&self, code: &str, addr: Option<&str>) -> Result<String, String> {
+        let addr: Multiaddr = match addr {
+            Some(a) => a.parse().map_err(|e| format!("bad address '{a}': {e}"))?,
+            None => self.find_host_on_lan().await?,
+        };
         // Our side must also let one unknown peer (the host) in.
         self.mesh
             .open_pairing(PEER_TIMEOUT)
@@ -354,6 +367,50 @@ impl Peers {
         let result = self.join_inner(code, addr).await;
         let _ = self.mesh.close_pairing().await;
         result
+    }
+
+    /// The one unpaired node mDNS sees on the LAN. Refuses to guess when
+    /// there are several: a wrong guess would use up that node's code.
+    async fn find_host_on_lan(&self) -> Result<Multiaddr, String> {
+        let deadline = Instant::now() + LAN_SEARCH;
+        loop {
+            let strangers: Vec<(PeerId, Multiaddr)> = self
+                .discovered
+                .lock()
+                .map(|d| {
+                    d.iter()
+                        .filter(|(p, _)| !self.mesh.is_member(p))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let peers: std::collections::HashSet<_> = strangers.iter().map(|(p, _)| *p).collect();
+            match peers.len() {
+                1 => {
+                    let (peer, addr) = &strangers[0];
+                    let has_peer = addr
+                        .iter()
+                        .any(|p| matches!(p, roam_mesh::swarm::Protocol::P2p(_)));
+                    return Ok(if has_peer {
+                        addr.clone()
+                    } else {
+                        addr.clone().with(roam_mesh::swarm::Protocol::P2p(*peer))
+                    });
+                }
+                n if n > 1 => {
+                    return Err(format!(
+                        "{n} unpaired nodes on the LAN; give the address printed by `roam pair`"
+                    ));
+                }
+                _ if Instant::now() > deadline => {
+                    return Err(
+                        "no node found on the LAN (mDNS); give the address printed by `roam pair`"
+                            .into(),
+                    );
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 
     async fn join_inner(&self, code: &str, addr: Multiaddr) -> Result<String, String> {

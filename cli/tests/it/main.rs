@@ -6,6 +6,7 @@
 mod attach;
 mod bad_input;
 mod harness;
+mod lan;
 mod lifecycle;
 mod mesh;
 mod restart;

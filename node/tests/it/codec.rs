@@ -14,7 +14,8 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Ping),
         Just(Request::List),
         Just(Request::Nodes),
-        (".{0,14}", ".{0,40}").prop_map(|(code, addr)| Request::Join { code, addr }),
+        (".{0,14}", proptest::option::of(".{0,40}"))
+            .prop_map(|(code, addr)| Request::Join { code, addr }),
         (".{0,20}", proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(name, spake)| {
             Request::PairHello {
                 name,
