@@ -19,7 +19,12 @@ pub async fn run(mut client: Client, target_text: &str, detach: u8) -> anyhow::R
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
     let target = Target::parse(target_text);
     match client
-        .request(Request::Attach { target, rows, cols })
+        .request(Request::Attach {
+            target,
+            rows,
+            cols,
+            resume: None,
+        })
         .await?
     {
         Response::Streaming => {}
@@ -50,6 +55,7 @@ pub async fn run(mut client: Client, target_text: &str, detach: u8) -> anyhow::R
                 }
                 Some(Down::Exited { code }) => break format!("agent exited with code {code}"),
                 Some(Down::Closed { reason }) => break reason,
+                Some(Down::InputAck { .. }) => {}
                 None => break "connection to the node lost".to_string(),
             },
             key = keys.recv() => match key {

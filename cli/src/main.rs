@@ -244,6 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         return Ok(());
                     }
                     Some(Down::Closed { .. }) | None => return Ok(()),
+                    Some(Down::InputAck { .. }) => {}
                 }
             }
         }

@@ -96,6 +96,8 @@ pub enum Request {
         target: Target,
         rows: u16,
         cols: u16,
+        /// Set by a node relaying for its CLI, so it can reconnect.
+        resume: Option<Resume>,
     },
     /// Whether this node owns the workspace (asked of peers).
     Locate {
@@ -131,6 +133,16 @@ pub enum Request {
     Dial {
         addr: String,
     },
+}
+
+/// A relayed attach that may reconnect: the session names it across
+/// connections, `input_offset` is where in its input this connection's
+/// first byte sits. The owner skips what it already applied, so resent
+/// keys are never typed twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Resume {
+    pub session: u64,
+    pub input_offset: u64,
 }
 
 /// One node of the mesh, as `roam nodes` shows it.
@@ -223,6 +235,10 @@ pub enum Down {
     /// The stream ends for another reason (logs done, node stopping).
     Closed {
         reason: String,
+    },
+    /// Input of a resumable attach applied so far (bytes, whole session).
+    InputAck {
+        bytes: u64,
     },
 }
 

@@ -21,7 +21,7 @@ use roam_mesh::PeerId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
-use crate::api::{Envelope, NodeStatus, PROTOCOL_VERSION, Request, Response, Target};
+use crate::api::{Envelope, NodeStatus, PROTOCOL_VERSION, Request, Response, Resume, Target};
 use crate::conn::{self, ConnError};
 use crate::peers::Peers;
 use crate::{route, terminal};
@@ -36,6 +36,8 @@ pub struct Shared {
     pub started: Instant,
     pub shutdown: watch::Sender<bool>,
     pub peers: Arc<Peers>,
+    /// Input applied per relayed attach session (see `api::Resume`).
+    pub inputs: terminal::InputLedger,
 }
 
 /// Where a connection comes from.
@@ -80,12 +82,18 @@ where
         let routed = origin == Origin::Local && !envelope.forwarded;
         let result = match envelope.request {
             // Streams take the connection over; it ends with them.
-            Request::Attach { target, rows, cols } => {
+            Request::Attach {
+                target,
+                rows,
+                cols,
+                resume,
+            } => {
                 if routed && !route::is_local(&shared, &target.workspace).await {
-                    let request = Request::Attach { target, rows, cols };
-                    route::relay_stream(&shared, tokio::io::join(reader, writer), request).await;
+                    route::relay_attach(&shared, reader, writer, target, rows, cols).await;
                 } else {
-                    let _ = stream_attach(reader, &mut writer, &shared, target, rows, cols).await;
+                    let _ =
+                        stream_attach(reader, &mut writer, &shared, target, (rows, cols), resume)
+                            .await;
                 }
                 return;
             }
@@ -274,8 +282,8 @@ async fn stream_attach<S: AsyncRead + AsyncWrite + Send + 'static>(
     writer: &mut WriteHalf<S>,
     shared: &Shared,
     target: Target,
-    rows: u16,
-    cols: u16,
+    (rows, cols): (u16, u16),
+    resume: Option<Resume>,
 ) -> Result<(), ConnError> {
     let agent = match agent(shared, &target).await {
         Ok(a) => a,
@@ -287,7 +295,7 @@ async fn stream_attach<S: AsyncRead + AsyncWrite + Send + 'static>(
         Err(message) => return conn::send(writer, &Response::Error { message }).await,
     };
     conn::send(writer, &Response::Streaming).await?;
-    terminal::attach(reader, writer, agent, sub).await
+    terminal::attach(reader, writer, agent, sub, resume, &shared.inputs).await
 }
 
 async fn stream_logs<W: AsyncWrite + Unpin>(

@@ -113,6 +113,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         started: Instant::now(),
         shutdown,
         peers: peers.clone(),
+        inputs: Default::default(),
     });
     let for_peers = shared.clone();
     peers

@@ -3,6 +3,7 @@
 //! - [`daemon`]: start, serve, stop (`roam node run`).
 //! - [`control`]: serving requests from the local CLI and from peers.
 //! - [`route`]: sending the CLI's requests to the node that owns the workspace.
+//! - [`relay`]: a remote attach for the CLI, resumed across reconnects.
 //! - [`peers`]: the mesh as the node sees it: roster, pairing, calls.
 //! - [`terminal`]: terminal streams (`attach`, `logs --follow`).
 //! - [`api`]: the request/response types every client and peer speaks.
@@ -22,6 +23,7 @@ pub mod daemon;
 pub mod paths;
 pub mod peers;
 pub mod proc;
+pub mod relay;
 pub mod route;
 pub mod store;
 pub mod terminal;

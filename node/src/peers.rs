@@ -22,6 +22,9 @@ use crate::api::{Envelope, PROTOCOL_VERSION, Request, Response};
 use crate::conn;
 use crate::store::Store;
 
+/// A stream to another node carrying the control protocol.
+pub type PeerStream = MeshStream;
+
 /// How long `roam join` without an address looks for the host on the LAN.
 const LAN_SEARCH: Duration = Duration::from_secs(5);
 /// How long a call to another node may take before it counts as unreachable.

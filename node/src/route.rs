@@ -80,7 +80,7 @@ async fn remote(
 }
 
 /// Finds the node that owns workspace `name`: asks every member at once.
-async fn locate(shared: &Shared, name: &str) -> Result<(PeerId, String), String> {
+pub async fn locate(shared: &Shared, name: &str) -> Result<(PeerId, String), String> {
     let others = shared.peers.others();
     let asks = others
         .iter()
@@ -157,8 +157,10 @@ pub async fn list_all(shared: &Shared) -> Result<Vec<WorkspaceInfo>, String> {
     Ok(all)
 }
 
-/// Carries a terminal stream (attach, logs) to the owner and relays the
-/// frames both ways unchanged until either side ends.
+pub use crate::relay::relay_attach;
+
+/// Carries `logs` to the owner and relays its frames unchanged until either
+/// side ends. (An attach goes through `relay_attach`, which reconnects.)
 pub async fn relay_stream<S>(shared: &Shared, mut local: S, request: Request)
 where
     S: AsyncRead + AsyncWrite + Unpin,

@@ -14,7 +14,11 @@ use roam_actors::pty::{PtyEvent, Subscription};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::api::{Down, Up};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::api::{Down, Resume, Up};
 use crate::conn::{self, ConnError};
 
 const MAX_BATCH: usize = 256 * 1024;
@@ -46,6 +50,53 @@ pub async fn subscribe(
     }
 }
 
+/// How long the owner remembers a relayed session's applied input.
+const LEDGER_TTL: Duration = Duration::from_secs(600);
+
+/// Input already applied per resumable attach session, so a relay that
+/// reconnects and resends unacknowledged keys never types them twice.
+#[derive(Default)]
+pub struct InputLedger {
+    applied: Mutex<HashMap<u64, (u64, Instant)>>,
+}
+
+impl InputLedger {
+    fn applied(&self, session: u64) -> u64 {
+        self.applied
+            .lock()
+            .map(|m| m.get(&session).map(|(n, _)| *n).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn record(&self, session: u64, total: u64) {
+        if let Ok(mut m) = self.applied.lock() {
+            m.retain(|_, (_, t)| t.elapsed() < LEDGER_TTL);
+            m.insert(session, (total, Instant::now()));
+        }
+    }
+}
+
+/// Where a resumable attach stands in its session's input.
+struct ResumeCursor<'a> {
+    ledger: &'a InputLedger,
+    session: u64,
+    next: u64,
+}
+
+impl ResumeCursor<'_> {
+    /// The part of `bytes` not applied yet, and the session's applied total
+    /// once it is; advances the cursor.
+    fn fresh(&mut self, bytes: Vec<u8>) -> (Vec<u8>, u64) {
+        let start = self.next;
+        self.next += bytes.len() as u64;
+        let applied = self.ledger.applied(self.session);
+        let skip = applied.saturating_sub(start).min(bytes.len() as u64) as usize;
+        let total = applied.max(self.next);
+        self.ledger.record(self.session, total);
+        (bytes[skip..].to_vec(), total)
+    }
+}
+
 /// `roam attach`: the screen, then live output both ways until the client
 /// detaches, the connection drops, or the process exits.
 pub async fn attach<R, W>(
@@ -53,6 +104,8 @@ pub async fn attach<R, W>(
     writer: &mut W,
     agent: ActorRef<AgentMsg>,
     mut sub: Subscription,
+    resume: Option<Resume>,
+    ledger: &InputLedger,
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -69,7 +122,12 @@ where
             }
         }
     });
-    let result = attach_loop(&mut up_rx, writer, &agent, &mut sub).await;
+    let mut cursor = resume.map(|r| ResumeCursor {
+        ledger,
+        session: r.session,
+        next: r.input_offset,
+    });
+    let result = attach_loop(&mut up_rx, writer, &agent, &mut sub, cursor.as_mut()).await;
     read_task.abort();
     result
 }
@@ -79,6 +137,7 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
     writer: &mut W,
     agent: &ActorRef<AgentMsg>,
     sub: &mut Subscription,
+    mut cursor: Option<&mut ResumeCursor<'_>>,
 ) -> Result<(), ConnError> {
     conn::send(writer, &Down::Output([CLEAR, &sub.screen].concat())).await?;
     if let Some(code) = sub.exited {
@@ -88,8 +147,20 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
         tokio::select! {
             up = up_rx.recv() => match up {
                 Some(Up::Input(bytes)) => {
-                    // A stopped agent refuses input; the viewer sees the exit next.
-                    let _ = agent.call(|reply| AgentMsg::Input(bytes, reply), Some(CALL_TIMEOUT)).await;
+                    let (bytes, ack) = match cursor.as_deref_mut() {
+                        Some(c) => {
+                            let (fresh, total) = c.fresh(bytes);
+                            (fresh, Some(total))
+                        }
+                        None => (bytes, None),
+                    };
+                    if !bytes.is_empty() {
+                        // A stopped agent refuses input; the viewer sees the exit next.
+                        let _ = agent.call(|reply| AgentMsg::Input(bytes, reply), Some(CALL_TIMEOUT)).await;
+                    }
+                    if let Some(bytes) = ack {
+                        conn::send(writer, &Down::InputAck { bytes }).await?;
+                    }
                 }
                 Some(Up::Resize { rows, cols }) => {
                     let _ = agent.cast(AgentMsg::Resize { rows, cols });
@@ -170,14 +241,10 @@ async fn forward<W: AsyncWrite + Unpin>(
             return Ok(Flow::End);
         }
         Err(RecvError::Lagged(_)) => return Ok(Flow::Resync),
+        // The terminal went away with its node (stopping, restarting): end
+        // without a word, so a relay takes it as a lost connection and
+        // reconnects once the node is back.
         Err(RecvError::Closed) => {
-            conn::send(
-                writer,
-                &Down::Closed {
-                    reason: "terminal closed".into(),
-                },
-            )
-            .await?;
             return Ok(Flow::End);
         }
     };

@@ -250,3 +250,46 @@ fn two_nodes_cannot_share_a_name() {
     let err = twin.fails(&["join", &code, &addr]);
     assert!(err.contains("already in the mesh"), "{err}");
 }
+
+#[test]
+fn remote_attach_survives_the_owner_restarting_and_loses_no_keys() {
+    let a = TestNode::start(TestNode::named("alpha"));
+    let b = TestNode::start(TestNode::named("bravo"));
+    pair(&a, &b);
+    a.ok(&[
+        "new",
+        "steady",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo before-restart",
+    ]);
+    a.wait_logs("steady", "before-restart");
+    wait_until("the session id", || {
+        a.workspace("steady")["agents"][0]["session"].is_string()
+    });
+    wait_until("bravo reaches alpha", || {
+        b.roam(&["logs", "steady"]).status.success()
+    });
+    let mut viewer = PtyClient::spawn(&b, &["attach", "steady"], 30, 100);
+    viewer.wait_for("before-restart");
+
+    a.ok(&["down"]);
+    viewer.wait_for("lost the connection to steady");
+    // Typed while the owner is away: held by bravo, delivered once.
+    viewer.type_bytes(b"append keys.txt typed-while-away\r");
+    a.ok(&["up"]);
+    let keys = a.worktree("steady").join("keys.txt");
+    wait_until("the key to arrive", || {
+        std::fs::read_to_string(&keys).is_ok_and(|s| s.contains("typed-while-away"))
+    });
+    viewer.type_bytes(b"echo after-reconnect\r");
+    viewer.wait_for("after-reconnect\r\n");
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        "typed-while-away\n",
+        "exactly once"
+    );
+    viewer.type_bytes(&[0x1d]);
+    assert!(viewer.wait_exit());
+}

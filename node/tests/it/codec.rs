@@ -1,7 +1,7 @@
 //! The decoder never panics on garbage and round-trips every message.
 
 use proptest::prelude::*;
-use roam_node::api::{Down, Envelope, PROTOCOL_VERSION, Request, Target, Up};
+use roam_node::api::{Down, Envelope, PROTOCOL_VERSION, Request, Resume, Target, Up};
 use roam_node::codec::{decode, encode};
 
 fn target() -> impl Strategy<Value = Target> {
@@ -36,10 +36,16 @@ fn request() -> impl Strategy<Value = Request> {
         (".{0,30}", any::<bool>()).prop_map(|(name, force)| Request::Remove { name, force }),
         (target(), proptest::collection::vec(any::<u8>(), 0..200))
             .prop_map(|(target, data)| Request::Send { target, data }),
-        (target(), any::<u16>(), any::<u16>()).prop_map(|(target, rows, cols)| Request::Attach {
-            target,
-            rows,
-            cols
+        (target(), any::<u16>(), any::<u16>(), any::<u64>()).prop_map(|(target, rows, cols, n)| {
+            Request::Attach {
+                target,
+                rows,
+                cols,
+                resume: Some(Resume {
+                    session: n,
+                    input_offset: n / 2,
+                }),
+            }
         }),
     ]
 }

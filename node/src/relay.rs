@@ -1,0 +1,271 @@
+//! Relaying a remote `attach` for the local CLI, across reconnects.
+//!
+//! The CLI talks to its own node; this node holds the attach to the owner
+//! on a mesh stream. When that stream dies (the owner restarted, the
+//! network went away longer than QUIC rides out), the relay says so on the
+//! viewer's screen, keeps taking keys, reconnects, and resumes: the owner
+//! repaints the current screen (resynced, as mosh does, not replayed), and
+//! every key not yet acknowledged is sent again. The owner's input ledger
+//! skips what it already applied, so no key is lost or typed twice.
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+
+use crate::api::{Down, Request, Response, Resume, Target, Up};
+use crate::conn;
+use crate::control::Shared;
+use crate::peers::PEER_TIMEOUT;
+use crate::route;
+
+/// How long the relay keeps trying before it gives the viewer up.
+const RECONNECT_FOR: Duration = Duration::from_secs(120);
+/// Keys typed while the owner is unreachable, kept until acknowledged.
+const MAX_UNACKED: usize = 256 * 1024;
+
+enum Failure {
+    /// The owner answered with an error: retrying will not help.
+    Fatal(String),
+    /// The owner could not be reached: try again.
+    Retry(String),
+}
+
+pub async fn relay_attach<S>(
+    shared: &Shared,
+    reader: ReadHalf<S>,
+    mut local: WriteHalf<S>,
+    target: Target,
+    rows: u16,
+    cols: u16,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (up_tx, mut keys) = mpsc::channel::<Up>(256);
+    let local_reader = tokio::spawn(async move {
+        let mut reader = reader;
+        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
+            if up_tx.send(up).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut state = Relay {
+        session: std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish(),
+        size: (rows, cols),
+        unacked: VecDeque::new(),
+        acked: 0,
+    };
+    state.run(shared, &target, &mut keys, &mut local).await;
+    local_reader.abort();
+}
+
+struct Relay {
+    session: u64,
+    size: (u16, u16),
+    /// Keys sent (or to send) that the owner has not acknowledged.
+    unacked: VecDeque<u8>,
+    /// Session input the owner has applied.
+    acked: u64,
+}
+
+impl Relay {
+    async fn run<W: AsyncWrite + Unpin>(
+        &mut self,
+        shared: &Shared,
+        target: &Target,
+        keys: &mut mpsc::Receiver<Up>,
+        local: &mut W,
+    ) {
+        let mut first = true;
+        let mut lost_at: Option<Instant> = None;
+        loop {
+            match self.connect(shared, target).await {
+                Ok(remote) => {
+                    if first {
+                        if conn::send(local, &Response::Streaming).await.is_err() {
+                            return;
+                        }
+                        first = false;
+                    }
+                    lost_at = None;
+                    match self.pump(remote, keys, local).await {
+                        Pump::Done => return,
+                        Pump::Lost => {
+                            let note = format!(
+                                "\r\n[roam] lost the connection to {}; reconnecting…\r\n",
+                                target.workspace
+                            );
+                            if conn::send(local, &Down::Output(note.into_bytes()))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(Failure::Fatal(message)) | Err(Failure::Retry(message)) if first => {
+                    let _ = conn::send(local, &Response::Error { message }).await;
+                    return;
+                }
+                Err(Failure::Fatal(reason)) => {
+                    let _ = conn::send(local, &Down::Closed { reason }).await;
+                    return;
+                }
+                Err(Failure::Retry(reason)) => {
+                    let since = *lost_at.get_or_insert_with(Instant::now);
+                    if since.elapsed() > RECONNECT_FOR {
+                        let reason = format!("gave up reconnecting: {reason}");
+                        let _ = conn::send(local, &Down::Closed { reason }).await;
+                        return;
+                    }
+                    // Keep taking keys while we wait to try again.
+                    let pause = tokio::time::sleep(Duration::from_millis(500));
+                    tokio::pin!(pause);
+                    loop {
+                        tokio::select! {
+                            _ = &mut pause => break,
+                            up = keys.recv() => if !self.take_key(up) { return },
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens an attach at the owner, resuming this session.
+    async fn connect(
+        &self,
+        shared: &Shared,
+        target: &Target,
+    ) -> Result<crate::peers::PeerStream, Failure> {
+        let (peer, node) = route::locate(shared, &target.workspace)
+            .await
+            .map_err(Failure::Retry)?;
+        let request = Request::Attach {
+            target: target.clone(),
+            rows: self.size.0,
+            cols: self.size.1,
+            resume: Some(Resume {
+                session: self.session,
+                input_offset: self.acked,
+            }),
+        };
+        match shared.peers.open_call(peer, request).await {
+            Ok((Response::Streaming, stream)) => Ok(stream),
+            Ok((Response::Error { message }, _)) => Err(Failure::Fatal(message)),
+            Ok((other, _)) => Err(Failure::Fatal(format!(
+                "unexpected answer to attach: {other:?}"
+            ))),
+            Err(e) => Err(Failure::Retry(format!("node '{node}' is unreachable: {e}"))),
+        }
+    }
+
+    /// Records a key typed by the viewer; false when the viewer is done.
+    fn take_key(&mut self, up: Option<Up>) -> bool {
+        match up {
+            Some(Up::Input(bytes)) => {
+                self.unacked.extend(bytes);
+                self.unacked.len() <= MAX_UNACKED
+            }
+            Some(Up::Resize { rows, cols }) => {
+                self.size = (rows, cols);
+                true
+            }
+            Some(Up::Detach) | None => false,
+        }
+    }
+
+    /// Moves frames both ways until the viewer or the owner ends.
+    async fn pump<W: AsyncWrite + Unpin>(
+        &mut self,
+        remote: crate::peers::PeerStream,
+        keys: &mut mpsc::Receiver<Up>,
+        local: &mut W,
+    ) -> Pump {
+        let (mut remote_read, mut remote_write) = tokio::io::split(remote);
+        let (down_tx, mut downs) = mpsc::channel::<Down>(256);
+        let remote_reader = tokio::spawn(async move {
+            while let Ok(Some(down)) = conn::recv::<Down, _>(&mut remote_read).await {
+                if down_tx.send(down).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let outcome = self
+            .pump_frames(&mut remote_write, &mut downs, keys, local)
+            .await;
+        remote_reader.abort();
+        outcome
+    }
+
+    async fn pump_frames<R: AsyncWrite + Unpin, W: AsyncWrite + Unpin>(
+        &mut self,
+        remote: &mut R,
+        downs: &mut mpsc::Receiver<Down>,
+        keys: &mut mpsc::Receiver<Up>,
+        local: &mut W,
+    ) -> Pump {
+        if !self.unacked.is_empty() {
+            let resend: Vec<u8> = self.unacked.iter().copied().collect();
+            if conn::send(remote, &Up::Input(resend)).await.is_err() {
+                return Pump::Lost;
+            }
+        }
+        loop {
+            tokio::select! {
+                up = keys.recv() => {
+                    let detach = matches!(up, Some(Up::Detach) | None);
+                    let frame = match &up {
+                        Some(Up::Input(bytes)) => Some(Up::Input(bytes.clone())),
+                        Some(Up::Resize { rows, cols }) => Some(Up::Resize { rows: *rows, cols: *cols }),
+                        Some(Up::Detach) | None => Some(Up::Detach),
+                    };
+                    let viewer_on = self.take_key(up);
+                    if let Some(frame) = frame {
+                        let sent = tokio::time::timeout(PEER_TIMEOUT, conn::send(remote, &frame)).await;
+                        if detach {
+                            return Pump::Done;
+                        }
+                        if !matches!(sent, Ok(Ok(()))) {
+                            return Pump::Lost;
+                        }
+                    }
+                    if !viewer_on {
+                        let _ = conn::send(local, &Down::Closed { reason: "too many keys waiting for the node".into() }).await;
+                        return Pump::Done;
+                    }
+                }
+                down = downs.recv() => match down {
+                    Some(Down::InputAck { bytes }) => {
+                        let newly = bytes.saturating_sub(self.acked) as usize;
+                        self.unacked.drain(..newly.min(self.unacked.len()));
+                        self.acked = self.acked.max(bytes);
+                    }
+                    Some(frame @ Down::Output(_)) => {
+                        if conn::send(local, &frame).await.is_err() {
+                            return Pump::Done;
+                        }
+                    }
+                    Some(frame @ (Down::Exited { .. } | Down::Closed { .. })) => {
+                        let _ = conn::send(local, &frame).await;
+                        return Pump::Done;
+                    }
+                    None => return Pump::Lost,
+                },
+            }
+        }
+    }
+}
+
+enum Pump {
+    /// The viewer detached or left, or the agent ended.
+    Done,
+    /// The owner's stream broke: reconnect.
+    Lost,
+}
