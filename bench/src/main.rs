@@ -6,27 +6,24 @@
 // Printing the results is this binary's job.
 #![allow(clippy::print_stdout)]
 
-mod node;
-mod pty;
-mod repo;
-mod report;
-mod rss;
-mod throughput;
-mod wait;
-mod worktree;
+mod foundation;
 
 use anyhow::Context;
+use roam_bench::flood::Flood;
+use roam_bench::node::{Bins, Node};
 
-use node::{Bins, Node};
-use report::Report;
+use foundation::report::Report;
+use foundation::{repo, rss, throughput, worktree};
 
 /// `roam new` and `git worktree add` runs each.
 const CREATE_RUNS: usize = 10;
 /// Agents running for the memory measurement.
 const AGENTS: usize = 20;
 /// The flood: lines, and characters per line.
-const FLOOD_LINES: u64 = 200_000;
-const FLOOD_WIDTH: usize = 100;
+const FLOOD: Flood = Flood {
+    lines: 200_000,
+    width: 100,
+};
 const FLOOD_RUNS: usize = 5;
 
 fn main() -> std::process::ExitCode {
@@ -74,14 +71,7 @@ fn run() -> anyhow::Result<Report> {
     let rss = rss::with_agents(&node, &repo, idle, AGENTS)?;
 
     eprintln!("roam-bench: output throughput x{FLOOD_RUNS}");
-    let throughput = throughput::bench(
-        &node,
-        "ws0",
-        root.path(),
-        FLOOD_LINES,
-        FLOOD_WIDTH,
-        FLOOD_RUNS,
-    )?;
+    let throughput = throughput::bench(&node, "ws0", root.path(), FLOOD, FLOOD_RUNS)?;
 
     drop(node);
     Ok(Report {

@@ -1,12 +1,20 @@
 //! One isolated roam node: its binaries, data dir and environment; started
-//! with `roam up`, stopped with `roam down` when dropped.
+//! with `roam up`, stopped with `roam down` when dropped (and killed if that
+//! does not stop it). Also pairing two such nodes into a mesh.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+use crate::pty::{COLS, PtyProcess, ROWS};
+use crate::{cmd, wait};
+
+/// How long a node may take to exit after `roam down` before it is killed.
+const DOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// Where `roam` and `roam-test-agent` live.
 #[derive(Debug, Clone)]
@@ -54,6 +62,11 @@ pub struct Node {
 impl Node {
     /// Writes the config with the `test` profile under `root` and runs `roam up`.
     pub fn start(bins: Bins, root: &Path) -> anyhow::Result<Node> {
+        Node::start_with(bins, root, "")
+    }
+
+    /// `start`, with `extra` TOML appended to the config (see `mesh_config`).
+    pub fn start_with(bins: Bins, root: &Path, extra: &str) -> anyhow::Result<Node> {
         let home = root.join("roam-home");
         let user_home = root.join("home");
         std::fs::create_dir_all(&home)?;
@@ -68,7 +81,8 @@ impl Node {
              command = [{agent}]\n\
              resume = [{agent}, \"--resume\", \"{{session}}\"]\n\
              session_dir = \"{{home}}/.claude/projects/{{cwd_encoded}}\"\n\
-             waiting = ['^> $']\n"
+             waiting = ['^> $']\n\
+             {extra}"
         );
         std::fs::write(home.join("config.toml"), config)?;
         let mut node = Node {
@@ -111,13 +125,22 @@ impl Node {
         cmd
     }
 
-    /// Runs `roam ARGS`, fails unless it succeeds, returns its stdout.
+    /// Runs `roam ARGS` (bounded), fails unless it succeeds, returns its stdout.
     pub fn roam(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self
-            .command(args)
-            .output()
-            .with_context(|| format!("cannot run roam {}", args.join(" ")))?;
+        let output = cmd::output(&mut self.command(args))?;
         checked(&output, args)
+    }
+
+    /// `roam attach WORKSPACE` in a new PTY (`COLS` x `ROWS`), not yet settled.
+    pub fn attach(&self, workspace: &str, cwd: &Path) -> anyhow::Result<PtyProcess> {
+        PtyProcess::spawn(
+            &self.bins.roam,
+            &["attach", workspace],
+            &self.env(),
+            cwd,
+            COLS,
+            ROWS,
+        )
     }
 
     /// `roam node status --json`.
@@ -145,15 +168,72 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let stopped = self
-            .roam(&["down"])
-            .map_err(|e| eprintln!("roam-bench: roam down failed: {e:#}"))
-            .is_ok();
-        if !stopped && let Some(pid) = self.pid {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        if let Err(e) = self.roam(&["down"]) {
+            eprintln!("roam-bench: roam down failed: {e:#}");
+        }
+        let Some(pid) = self.pid else { return };
+        // `roam down` asks; the process may still be saving. Kill it only if it
+        // outlives the grace period, so no node is ever left behind.
+        let gone = wait::poll_for(
+            "the node to exit",
+            DOWN_GRACE,
+            Duration::from_millis(50),
+            || Ok((!alive(pid)).then_some(())),
+        );
+        if gone.is_err() {
+            eprintln!("roam-bench: node {pid} did not stop; killing it");
+            cmd::kill(pid);
         }
     }
+}
+
+/// Whether a process exists (signal 0 probes without sending anything).
+fn alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+}
+
+/// Config for a mesh node: its name, QUIC on loopback only, no mDNS (nodes
+/// find each other through the pairing address, not the LAN).
+pub fn mesh_config(name: &str) -> String {
+    format!(
+        "[node]\n\
+         name = {name}\n\
+         [mesh]\n\
+         listen = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\n\
+         mdns = false\n",
+        name = Value::from(name)
+    )
+}
+
+/// A `[profiles.NAME]` table running `command`.
+pub fn profile_config(name: &str, command: &[&str]) -> String {
+    let words: Vec<String> = command
+        .iter()
+        .map(|w| Value::from(*w).to_string())
+        .collect();
+    format!("[profiles.{name}]\ncommand = [{}]\n", words.join(", "))
+}
+
+/// Pairs `joiner` into `host`'s mesh as a user would: `roam pair` on the
+/// host, `roam join CODE ADDR` on the joiner.
+pub fn pair(host: &Node, joiner: &Node) -> anyhow::Result<()> {
+    let said = host.roam(&["pair"])?;
+    let code = said
+        .lines()
+        .find_map(|l| l.strip_prefix("pairing code: "))
+        .and_then(|l| l.split_whitespace().next())
+        .with_context(|| format!("no pairing code in: {said}"))?;
+    let addr = said
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("roam join "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .with_context(|| format!("no address to join in: {said}"))?;
+    let joined = joiner.roam(&["join", code, addr])?;
+    if !joined.contains("joined the mesh") {
+        bail!("roam join did not join: {joined}");
+    }
+    Ok(())
 }
 
 /// Stdout of a finished `roam ARGS`, or an error with what it said.

@@ -15,6 +15,14 @@ use crate::wait::TIMEOUT;
 
 /// How much of the latest output is kept (for markers already seen, and errors).
 const TAIL: usize = 8192;
+/// The terminal size every benchmark uses: wide enough that flood lines do
+/// not wrap.
+pub const COLS: u16 = 200;
+pub const ROWS: u16 = 50;
+/// Ctrl-], `roam attach`'s detach key.
+pub const DETACH: u8 = 0x1d;
+/// Output that stops for this long is taken as finished (a repaint, a banner).
+const SETTLED: Duration = Duration::from_millis(200);
 
 /// When a watch completed.
 #[derive(Debug, Clone, Copy)]
@@ -254,6 +262,25 @@ impl PtyProcess {
                 bail!("{} never went quiet", self.name);
             }
         }
+    }
+
+    /// Waits (bounded) for `needle`, counting output already seen, and then
+    /// for the output to stop: the process is ready for input.
+    pub fn settle(&self, needle: &str) -> anyhow::Result<()> {
+        self.arm(&[needle], true);
+        self.wait_hit()?;
+        self.wait_quiet(SETTLED)
+    }
+
+    /// Detaches a `roam attach` with its detach key and waits (bounded) for it
+    /// to exit.
+    pub fn detach(&mut self) -> anyhow::Result<()> {
+        self.write(&[DETACH])?;
+        let status = self.wait_exit()?;
+        if !status.success() {
+            bail!("{} exited with {status:?} on detach", self.name);
+        }
+        Ok(())
     }
 
     /// Types `bytes` into the PTY.

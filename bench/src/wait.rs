@@ -1,4 +1,4 @@
-//! Bounded waiting: every wait in the benchmark gives up with a clear error.
+//! Bounded waiting: every wait in the benchmarks gives up with a clear error.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,16 @@ pub const TIMEOUT: Duration = Duration::from_secs(120);
 pub fn poll<T>(
     what: &str,
     every: Duration,
+    check: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
+    poll_for(what, TIMEOUT, every, check)
+}
+
+/// `poll` with its own limit, for waits that should be much shorter than `TIMEOUT`.
+pub fn poll_for<T>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
     mut check: impl FnMut() -> anyhow::Result<Option<T>>,
 ) -> anyhow::Result<T> {
     let start = Instant::now();
@@ -19,8 +29,8 @@ pub fn poll<T>(
         if let Some(value) = check()? {
             return Ok(value);
         }
-        if start.elapsed() > TIMEOUT {
-            bail!("timed out after {} s waiting for {what}", TIMEOUT.as_secs());
+        if start.elapsed() > limit {
+            bail!("timed out after {} s waiting for {what}", limit.as_secs());
         }
         std::thread::sleep(every);
     }

@@ -20,22 +20,15 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Strin
     match request {
         Request::List => list_all(shared).await.map(Response::Workspaces),
         Request::New {
-            name,
-            repo,
-            base,
-            profile,
-            prompt,
-            on: Some(node),
-        } if node != shared.name => {
+            on: Some(ref node), ..
+        } if *node != shared.name => {
+            let node = node.clone();
             let peer = shared.peers.member_named(&node)?;
-            let request = Request::New {
-                name,
-                repo,
-                base,
-                profile,
-                prompt,
-                on: None,
-            };
+            // The owner makes it as its own.
+            let mut request = request;
+            if let Request::New { on, .. } = &mut request {
+                *on = None;
+            }
             match remote(shared, peer, &node, request).await? {
                 Response::Workspace(mut ws) => {
                     ws.badge = node;

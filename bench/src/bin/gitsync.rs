@@ -10,29 +10,22 @@
 // Printing the results is this binary's job.
 #![allow(clippy::print_stdout)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use roam_bench::cmd::{git, run as sh};
+use roam_bench::relay::{self, TcpRelay, counted};
+use roam_bench::sshd::{Sshd, user};
 use roam_gitsync::{CaptureOptions, Mirrors, ReceiveOptions, Worktree, blocking, capture};
 
 const REF: &str = "refs/roam/sync/bench";
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("relay") {
-        return match relay_stdio(&args[2..]) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("relay: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    if let Some(code) = relay::dispatch() {
+        return code;
     }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -41,176 +34,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// `relay HOST PORT COUNTFILE`: ssh's ProxyCommand. Copies stdin→socket and
-/// socket→stdout. ssh kills its proxy when done, so the running total is
-/// rewritten to `COUNTFILE.<pid>` after every chunk rather than at the end.
-fn relay_stdio(args: &[String]) -> Result<()> {
-    let [host, port, count] = args else {
-        bail!("usage: relay HOST PORT COUNTFILE")
-    };
-    let sock = TcpStream::connect((host.as_str(), port.parse::<u16>()?))?;
-    let total = Arc::new(AtomicU64::new(0));
-    let file = PathBuf::from(format!("{count}.{}", std::process::id()));
-    let mut w = sock.try_clone()?;
-    let (t2, f2) = (total.clone(), file.clone());
-    let t = std::thread::spawn(move || {
-        let _ = copy_reporting(&mut std::io::stdin(), &mut w, &t2, &f2);
-        let _ = w.shutdown(Shutdown::Write);
-    });
-    let mut r = sock;
-    let _ = copy_reporting(&mut r, &mut std::io::stdout(), &total, &file);
-    let _ = t.join();
-    Ok(())
-}
-
-fn copy_reporting(
-    r: &mut impl Read,
-    w: &mut impl Write,
-    n: &AtomicU64,
-    file: &Path,
-) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            return Ok(());
-        }
-        // Counted before forwarding: once the peer has the bytes, ssh may kill us.
-        let total = n.fetch_add(k as u64, Ordering::SeqCst) + k as u64;
-        // Write-then-rename: ssh may kill us mid-write, and a truncated
-        // file would lose the whole count instead of at most this chunk.
-        // The two directions write their own temp file; a failed count
-        // write must never break the connection it is measuring.
-        let tmp = PathBuf::from(format!(
-            "{}.{:?}.tmp",
-            file.display(),
-            std::thread::current().id()
-        ));
-        if std::fs::write(&tmp, total.to_string()).is_ok() {
-            let _ = std::fs::rename(&tmp, file);
-        }
-        w.write_all(&buf[..k])?;
-        w.flush()?;
-    }
-}
-
-fn copy_counting(r: &mut impl Read, w: &mut impl Write, n: &AtomicU64) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            return Ok(());
-        }
-        w.write_all(&buf[..k])?;
-        w.flush()?;
-        n.fetch_add(k as u64, Ordering::Relaxed);
-    }
-}
-
-struct Sshd {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sh(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    sh(Command::new("git").arg("-C").arg(dir).args(args))
-}
-
-fn start_sshd(dir: &Path) -> Result<Sshd> {
-    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .context("sshd not found: apt-get install openssh-server")?;
-    for key in ["host", "user"] {
-        sh(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(dir.join(key)))?;
-    }
-    std::fs::copy(dir.join("user.pub"), dir.join("authorized_keys"))?;
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let config = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
-         StrictModes no\nPidFile none\nUsePAM no\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("sshd_config"), config)?;
-    // Privilege separation directory sshd insists on.
-    let _ = std::fs::create_dir_all("/run/sshd");
-    let child = Command::new(sshd)
-        .args(["-D", "-e", "-f"])
-        .arg(dir.join("sshd_config"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("sshd.log"))?)
-        .spawn()?;
-    let d = Sshd {
-        child,
-        dir: dir.to_owned(),
-        port,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("sshd did not start; see {}", dir.join("sshd.log").display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(d)
-}
-
-impl Sshd {
-    /// The ssh command line (for GIT_SSH_COMMAND / rsync -e) counting into `count`.
-    fn ssh_cmd(&self, count: &Path) -> Result<String> {
-        let me = std::env::current_exe()?;
-        Ok(format!(
-            "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-             -o ProxyCommand='{} relay 127.0.0.1 {} {}'",
-            self.dir.join("user").display(),
-            me.display(),
-            self.port,
-            count.display()
-        ))
-    }
-}
-
-/// Sums and removes the `<count>.<pid>` files the relays wrote.
-fn counted(count: &Path) -> u64 {
-    let (Some(dir), Some(prefix)) = (count.parent(), count.file_name()) else {
-        return 0;
-    };
-    let prefix = format!("{}.", prefix.to_string_lossy());
-    let mut total = 0;
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(e.path());
-        } else if name.starts_with(&prefix) {
-            total += std::fs::read_to_string(e.path())
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-    total
 }
 
 /// Copies a crate's source from the local cargo registry into `dir` and
@@ -276,40 +99,20 @@ fn gitsync_ship(src: &Path, mirrors: &Mirrors) -> Result<(u64, Duration)> {
     let started = Instant::now();
     capture(&Worktree::open(src)?, REF, &CaptureOptions::default())?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let relay_l = TcpListener::bind("127.0.0.1:0")?;
-    let relay_addr = relay_l.local_addr()?;
-    let bytes = Arc::new(AtomicU64::new(0));
-    let b = bytes.clone();
-    let relay = std::thread::spawn(move || -> std::io::Result<()> {
-        let (client, _) = relay_l.accept()?;
-        let server = TcpStream::connect(addr)?;
-        let (mut c2, mut s2) = (client.try_clone()?, server.try_clone()?);
-        let b2 = b.clone();
-        let t = std::thread::spawn(move || {
-            let _ = copy_counting(&mut c2, &mut s2, &b2);
-            let _ = s2.shutdown(Shutdown::Write);
-        });
-        let (mut c, mut s) = (client, server);
-        let _ = copy_counting(&mut s, &mut c, &b);
-        let _ = c.shutdown(Shutdown::Write);
-        let _ = t.join();
-        Ok(())
-    });
+    let relay = TcpRelay::start(listener.local_addr()?)?;
     let mirrors2 = mirrors.clone();
     let receiver = std::thread::spawn(move || {
         let (sock, _) = listener.accept()?;
         blocking::receive_tcp(&mirrors2, sock, &ReceiveOptions::default(), |_| {})
             .map_err(anyhow::Error::from)
     });
-    let sock = TcpStream::connect(relay_addr)?;
+    let sock = TcpStream::connect(relay.addr)?;
     blocking::send_tcp(src, REF, REF, sock, |_| {})?;
     receiver
         .join()
         .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
     let elapsed = started.elapsed();
-    let _ = relay.join();
-    Ok((bytes.load(Ordering::Relaxed), elapsed))
+    Ok((relay.finish(), elapsed))
 }
 
 fn git_push(src: &Path, bare: &Path, sshd: &Sshd, count: &Path) -> Result<(u64, Duration)> {
@@ -333,14 +136,6 @@ fn rsync(src: &Path, dest: &Path, sshd: &Sshd, count: &Path) -> Result<(u64, Dur
     Ok((counted(count), started.elapsed()))
 }
 
-/// The account sshd logs us into: whoever runs the bench.
-fn user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".to_owned())
-}
-
 struct Row {
     case: &'static str,
     tool: &'static str,
@@ -351,7 +146,7 @@ struct Row {
 fn run() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let t = tmp.path();
-    let sshd = start_sshd(&{
+    let sshd = Sshd::start(&{
         let d = t.join("ssh");
         std::fs::create_dir_all(&d)?;
         d

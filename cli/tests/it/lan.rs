@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::harness::{ROAM, TestNode, wait_until};
+use crate::harness::{ROAM, TestNode, pairing_code, wait_until};
 
 /// Two namespaces with a link between them, removed on drop.
 struct Lan {
@@ -103,13 +103,7 @@ fn join_without_an_address_finds_the_host_on_the_lan() {
     let b = TestNode::named("bravo");
     lan.start(0, &a);
     lan.start(1, &b);
-    let out = a.ok(&["pair"]);
-    let code = out
-        .lines()
-        .find_map(|l| l.strip_prefix("pairing code: "))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let (code, _) = pairing_code(&a);
     let joined = b.ok(&["join", &code]);
     assert!(joined.contains("joined the mesh of node alpha"), "{joined}");
     wait_until("alpha sees bravo online", || {

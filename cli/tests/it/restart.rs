@@ -2,7 +2,9 @@
 
 use crate::harness::{TestNode, wait_until};
 
-fn make_busy_workspace(node: &TestNode) {
+/// A workspace with a commit, a found session and scrollback; returns the
+/// session id.
+fn make_busy_workspace(node: &TestNode) -> String {
     node.ok(&[
         "new",
         "keep",
@@ -17,6 +19,10 @@ fn make_busy_workspace(node: &TestNode) {
     });
     node.ok(&["send", "keep", "echo marker-before-restart"]);
     node.wait_logs("keep", "marker-before-restart");
+    node.workspace("keep")["agents"][0]["session"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn assert_everything_back(node: &TestNode, session: &str) {
@@ -38,11 +44,7 @@ fn assert_everything_back(node: &TestNode, session: &str) {
 #[test]
 fn down_and_up_bring_back_workspaces_scrollback_and_conversations() {
     let node = TestNode::started();
-    make_busy_workspace(&node);
-    let session = node.workspace("keep")["agents"][0]["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = make_busy_workspace(&node);
     let out = node.ok(&["down"]);
     assert!(out.contains("node stopped"));
     let err = node.fails(&["ls"]);
@@ -57,11 +59,7 @@ fn down_and_up_bring_back_workspaces_scrollback_and_conversations() {
 #[test]
 fn kill_9_loses_nothing_that_was_acknowledged() {
     let node = TestNode::started();
-    make_busy_workspace(&node);
-    let session = node.workspace("keep")["agents"][0]["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = make_busy_workspace(&node);
     // Scrollback is persisted every second; give the marker that second.
     let scrollback = node.home.join("scrollback/keep/test.log");
     wait_until("scrollback persisted", || {

@@ -5,9 +5,10 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::node::Node;
-use crate::repo::BenchRepo;
-use crate::wait;
+use roam_bench::node::Node;
+use roam_bench::wait;
+
+use super::repo::BenchRepo;
 
 #[derive(Debug)]
 pub struct Rss {

@@ -4,10 +4,9 @@
 //! left out: they are few but huge, and would make the repo depend on which
 //! `-sys` crate happens to be downloaded.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
 use anyhow::{Context, bail};
+use roam_bench::cmd::git;
+use std::path::{Path, PathBuf};
 
 /// Enough files that checking them out is real work.
 const TARGET_FILES: usize = 3000;
@@ -145,22 +144,4 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs git in `dir`; fails with its stderr unless it succeeds.
-pub fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run git")?;
-    if !output.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

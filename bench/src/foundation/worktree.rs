@@ -2,13 +2,15 @@
 //! repository, interleaved so both see the same page cache.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::node::Node;
-use crate::repo::{BenchRepo, git};
+use roam_bench::cmd::{self, git};
+use roam_bench::node::Node;
+
+use super::repo::BenchRepo;
 
 #[derive(Debug)]
 pub struct Creation {
@@ -87,15 +89,14 @@ fn git_worktree_add(
     branch: &str,
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let output = Command::new("git")
-        .args(["worktree", "add", "-q", "-b", branch])
-        .arg(dir)
-        .arg("HEAD")
-        .current_dir(&repo.path)
-        .envs(node.env())
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run git worktree add")?;
+    let output = cmd::output(
+        Command::new("git")
+            .args(["worktree", "add", "-q", "-b", branch])
+            .arg(dir)
+            .arg("HEAD")
+            .current_dir(&repo.path)
+            .envs(node.env()),
+    )?;
     let took = start.elapsed();
     if !output.status.success() {
         bail!(

@@ -1,0 +1,106 @@
+//! The foundation benchmark's printed summary.
+
+use std::fmt::Write;
+
+use roam_bench::flood::Flood;
+use roam_bench::report::{MIB, mib, ms, ms_list, percentile, profile};
+
+use super::repo::BenchRepo;
+use super::rss::Rss;
+use super::throughput::Throughput;
+use super::worktree::Creation;
+
+#[derive(Debug)]
+pub struct Report {
+    pub repo: BenchRepo,
+    pub creation: Creation,
+    pub rss: Rss,
+    pub throughput: Throughput,
+}
+
+impl Report {
+    /// The whole summary, details first, then the table.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write(&mut out, profile());
+        out
+    }
+
+    fn write(&self, out: &mut String, profile: &str) -> std::fmt::Result {
+        let c = &self.creation;
+        let r = &self.rss;
+        let t = &self.throughput;
+        let f = &t.flood;
+        writeln!(out, "details")?;
+        writeln!(
+            out,
+            "  repo               {} files, {:.1} MiB, from {} crates ({})",
+            self.repo.files,
+            mib(self.repo.bytes),
+            self.repo.crates.len(),
+            self.repo.crates.join(", ")
+        )?;
+        writeln!(out, "  roam new ms        {}", ms_list(&c.roam))?;
+        writeln!(out, "  git worktree ms    {}", ms_list(&c.git))?;
+        writeln!(
+            out,
+            "  node rss           idle {:.1} MiB, before agents {:.1} MiB, with {} agents {:.1} MiB",
+            mib(r.idle),
+            mib(r.before_agents),
+            r.agents,
+            mib(r.with_agents)
+        )?;
+        writeln!(
+            out,
+            "  flood              spam {} {}: {:.1} MB written by the agent; MB/s = that / time to the last line",
+            f.lines,
+            f.width,
+            f.bytes() as f64 / 1e6
+        )?;
+        writeln!(
+            out,
+            "  roam attach MB/s   {} (MB delivered: {})",
+            f.rate_list(&t.attach),
+            Flood::delivered_list(&t.attach)
+        )?;
+        writeln!(
+            out,
+            "  direct pty MB/s    {} (MB delivered: {})",
+            f.rate_list(&t.direct),
+            Flood::delivered_list(&t.direct)
+        )?;
+        writeln!(out)?;
+
+        writeln!(out, "roam foundation benchmark ({profile} build)")?;
+        let (roam50, roam90) = (percentile(&c.roam, 0.5), percentile(&c.roam, 0.9));
+        let (git50, git90) = (percentile(&c.git, 0.5), percentile(&c.git, 0.9));
+        writeln!(
+            out,
+            "workspace create   roam new p50 {:.1} ms p90 {:.1} ms | git worktree add p50 {:.1} ms p90 {:.1} ms | ratio {:.1}x",
+            ms(roam50),
+            ms(roam90),
+            ms(git50),
+            ms(git90),
+            ms(roam50) / ms(git50)
+        )?;
+        let per_agent = r.with_agents.saturating_sub(r.before_agents) as f64 / r.agents as f64;
+        writeln!(
+            out,
+            "node rss           idle {:.1} MiB | {} agents {:.1} MiB (+{:.2} MiB/agent) | agent processes {:.1} MiB",
+            mib(r.idle),
+            r.agents,
+            mib(r.with_agents),
+            per_agent / MIB,
+            mib(r.agent_processes)
+        )?;
+        let (attach, direct) = (f.median_rate(&t.attach), f.median_rate(&t.direct));
+        let note = f.resync_note(&t.attach);
+        writeln!(
+            out,
+            "attach throughput  roam attach {attach:.1} MB/s | direct pty {direct:.1} MB/s | ratio {:.2}x{note}",
+            attach / direct
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! What Roam's benchmarks share (binaries: `roam-bench`, the foundation
+//! benchmark; `gitsync`; `mesh`): isolated roam nodes, processes in PTYs
+//! watched for markers, a private OpenSSH server to compare against,
+//! byte-counting relays, bounded waits and commands, and statistics.
+
+pub mod cmd;
+pub mod flood;
+pub mod node;
+pub mod pty;
+pub mod relay;
+pub mod report;
+pub mod sshd;
+pub mod wait;
