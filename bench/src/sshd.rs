@@ -30,6 +30,12 @@ impl Sshd {
     /// Generates keys and config in `dir` (which must exist) and starts
     /// `sshd -D -e`; returns once it accepts connections.
     pub fn start(dir: &Path) -> Result<Sshd> {
+        Sshd::start_with(dir, "")
+    }
+
+    /// Like [`Sshd::start`], with extra `sshd_config` lines (tests use
+    /// `SetEnv PATH=...` to make a host without git).
+    pub fn start_with(dir: &Path, extra_config: &str) -> Result<Sshd> {
         let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
             .into_iter()
             .map(PathBuf::from)
@@ -46,7 +52,7 @@ impl Sshd {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
-             StrictModes no\nPidFile none\nUsePAM no\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n",
+             StrictModes no\nPidFile none\nUsePAM no\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n{extra_config}",
             d = dir.display()
         );
         std::fs::write(dir.join("sshd_config"), config)?;
@@ -82,6 +88,16 @@ impl Sshd {
     /// The user's private key.
     pub fn key(&self) -> PathBuf {
         self.dir.join("user")
+    }
+
+    /// The host's public key line (`ssh-ed25519 AAAA… comment`).
+    pub fn host_public_key(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(self.dir.join("host.pub"))?)
+    }
+
+    /// The listening sshd; the per-connection sshd processes are its children.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Options every ssh client needs here: our key, no host key checks (the

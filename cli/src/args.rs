@@ -105,6 +105,9 @@ pub enum Command {
     /// Talk to the mesh directly
     #[command(subcommand)]
     Mesh(MeshCommand),
+    /// SSH hosts workspaces can run on, with nothing installed there
+    #[command(subcommand)]
+    Host(HostCommand),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
 }
@@ -126,6 +129,33 @@ pub enum NodeCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HostCommand {
+    /// Connect (as `ssh HOST` would), check the host, and add it
+    Add {
+        /// A host alias from ~/.ssh/config, or user@host[:port]
+        host: String,
+        /// Trust the host key if it is not in known_hosts yet (and record it)
+        #[arg(long)]
+        accept_new: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List added hosts
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the checklist again
+    Check {
+        host: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a host (nothing on the host is touched)
+    Rm { host: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,7 +18,7 @@ use roam_node::client::{Client, ClientError};
 use roam_node::config::Config;
 use roam_node::paths::Paths;
 
-use args::{AgentCommand, Cli, Command, MeshCommand, NodeCommand};
+use args::{AgentCommand, Cli, Command, HostCommand, MeshCommand, NodeCommand};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -311,10 +311,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("connected to {peer_id}");
             Ok(())
         }
+        Command::Host(command) => host(&paths, command).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "roam", &mut std::io::stdout());
             Ok(())
         }
+    }
+}
+
+async fn host(paths: &Paths, command: HostCommand) -> anyhow::Result<()> {
+    let mut client = connect::connect(paths).await?;
+    let (request, json) = match command {
+        HostCommand::Add {
+            host,
+            accept_new,
+            json,
+        } => (
+            Request::HostAdd {
+                alias: host,
+                accept_new,
+            },
+            json,
+        ),
+        HostCommand::Check { host, json } => (Request::HostCheck { alias: host }, json),
+        HostCommand::Ls { json } => (Request::HostList, json),
+        HostCommand::Rm { host } => {
+            client
+                .request(Request::HostRemove {
+                    alias: host.clone(),
+                })
+                .await?;
+            println!("removed host {host}");
+            return Ok(());
+        }
+    };
+    match client.request(request).await? {
+        Response::HostReport(report) if json => print_json(&report),
+        Response::HostReport(report) => {
+            print!("{}", render::host_report(&report));
+            Ok(())
+        }
+        Response::Hosts(hosts) if json => print_json(&hosts),
+        Response::Hosts(hosts) => {
+            print!("{}", render::hosts(&hosts));
+            Ok(())
+        }
+        other => bail!("unexpected answer: {other:?}"),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use roam_node::api::{NodeInfo, NodeStatus, WorkspaceInfo};
+use roam_node::api::{HostInfo, HostReport, NodeInfo, NodeStatus, WorkspaceInfo};
 
 pub fn workspaces(list: &[WorkspaceInfo]) -> String {
     if list.is_empty() {
@@ -96,6 +96,52 @@ pub fn nodes(list: &[NodeInfo]) -> String {
         &["NODE", "PEER", "STATE", "RTT", "AGENTS", "LOAD", "ADDRESS"],
         &rows,
     )
+}
+
+pub fn host_report(r: &HostReport) -> String {
+    let mut out = format!("host {} ({})\n", r.alias, r.target);
+    let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &r.checks {
+        let mark = if c.ok { "ok  " } else { "FAIL" };
+        let _ = writeln!(out, "  {mark} {:<width$}  {}", c.name, c.detail);
+    }
+    out
+}
+
+pub fn hosts(list: &[HostInfo]) -> String {
+    if list.is_empty() {
+        return "no hosts; add one with `roam host add HOST`\n".into();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rows: Vec<[String; 4]> = list
+        .iter()
+        .map(|h| {
+            let state = match (h.connected, h.last_check_ok) {
+                (true, _) => "connected",
+                (false, true) => "ok",
+                (false, false) => "check failed",
+            };
+            [
+                format!("ssh:{}", h.alias),
+                h.target.clone(),
+                state.to_string(),
+                format!("{} ago", ago(now.saturating_sub(h.last_used_unix))),
+            ]
+        })
+        .collect();
+    table(&["HOST", "TARGET", "STATUS", "LAST USED"], &rows)
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
 }
 
 fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {

@@ -8,6 +8,7 @@
 //! - [`gate`]: the roster enforced on every connection.
 //! - [`pairing`]: one-time codes with SPAKE2.
 //! - [`roster`]: who is in the mesh, as plain data.
+//! - [`ssh`]: SSH hosts through the user's own ssh config, agent and known_hosts.
 //!
 //! This crate knows nothing about git, workspaces or the request types: it
 //! moves opaque frames between authenticated, admitted peers.
@@ -17,6 +18,7 @@ pub mod gate;
 pub mod identity;
 pub mod pairing;
 pub mod roster;
+pub mod ssh;
 pub mod swarm;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};

@@ -133,6 +133,45 @@ pub enum Request {
     Dial {
         addr: String,
     },
+    /// Connects to an SSH host, checks it, and adds it.
+    HostAdd {
+        alias: String,
+        /// Trust an unknown host key (and record it in known_hosts).
+        accept_new: bool,
+    },
+    HostCheck {
+        alias: String,
+    },
+    HostList,
+    HostRemove {
+        alias: String,
+    },
+}
+
+/// One line of a host's checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct CheckItem {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct HostReport {
+    pub alias: String,
+    /// `user@hostname:port` as the config resolves it.
+    pub target: String,
+    pub checks: Vec<CheckItem>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct HostInfo {
+    pub alias: String,
+    pub target: String,
+    pub connected: bool,
+    pub added_unix: u64,
+    pub last_used_unix: u64,
+    pub last_check_ok: bool,
 }
 
 /// A relayed attach that may reconnect: the session names it across
@@ -214,6 +253,8 @@ pub enum Response {
         members: Vec<Member>,
     },
     Nodes(Vec<NodeInfo>),
+    HostReport(HostReport),
+    Hosts(Vec<HostInfo>),
     Dialed {
         peer_id: String,
     },

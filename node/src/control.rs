@@ -38,6 +38,7 @@ pub struct Shared {
     pub peers: Arc<Peers>,
     /// Input applied per relayed attach session (see `api::Resume`).
     pub inputs: terminal::InputLedger,
+    pub hosts: crate::hosts::Hosts,
 }
 
 /// Where a connection comes from.
@@ -155,6 +156,9 @@ async fn handle_peer(shared: &Shared, peer: PeerId, request: Request) -> Result<
         | Request::Join { .. }
         | Request::Unpair { .. }
         | Request::Dial { .. }
+        | Request::HostAdd { .. }
+        | Request::HostCheck { .. }
+        | Request::HostRemove { .. }
         | Request::PairHello { .. }
         | Request::PairConfirm { .. } => {
             tracing::warn!(peer = %peer, "refused a local-only request from a peer");
@@ -268,6 +272,14 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Strin
             })
         }
         Request::Nodes => Ok(Response::Nodes(route::nodes(shared).await)),
+        Request::HostAdd { alias, accept_new } => shared
+            .hosts
+            .add(&alias, accept_new)
+            .await
+            .map(Response::HostReport),
+        Request::HostCheck { alias } => shared.hosts.check(&alias).await.map(Response::HostReport),
+        Request::HostList => Ok(Response::Hosts(shared.hosts.list().await)),
+        Request::HostRemove { alias } => shared.hosts.remove(&alias).await.map(|_| Response::Done),
         Request::RosterSync { .. } | Request::PairHello { .. } | Request::PairConfirm { .. } => {
             Err("that request is only spoken between nodes".into())
         }

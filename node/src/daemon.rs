@@ -114,6 +114,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         shutdown,
         peers: peers.clone(),
         inputs: Default::default(),
+        hosts: crate::hosts::Hosts::new(store.clone(), agent_programs(&config)),
     });
     let for_peers = shared.clone();
     peers
@@ -244,6 +245,25 @@ fn prepare_data_dir(paths: &Paths) -> Result<(), NodeError> {
     std::fs::write(&probe, b"ok").map_err(|e| fail(&paths.home, e))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// The bare program names of every profile (`claude`, `codex`…): what a
+/// host checklist looks for. Paths are local to this machine; skipped.
+fn agent_programs(config: &Config) -> Vec<String> {
+    let mut programs: Vec<String> = config
+        .profiles()
+        .values()
+        .map(|p| p.program().to_string())
+        .filter(|p| {
+            !p.is_empty()
+                && !p.contains('/')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .collect();
+    programs.sort();
+    programs.dedup();
+    programs
 }
 
 fn hostname() -> String {

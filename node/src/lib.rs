@@ -10,6 +10,7 @@
 //! - [`codec`]: all encoding (bincode), bounded.
 //! - [`conn`]: typed frames over a byte stream.
 //! - [`client`]: the CLI's side of the socket.
+//! - [`hosts`]: SSH hosts: records, pooled connections, checklists.
 //! - [`store`]: workspace records in sled, flushed before acknowledged.
 //! - [`config`], [`paths`], [`proc`]: settings, file layout, process facts.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod daemon;
+pub mod hosts;
 pub mod paths;
 pub mod peers;
 pub mod proc;

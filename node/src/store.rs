@@ -9,10 +9,12 @@ use crate::codec;
 
 const WORKSPACES: &str = "workspaces";
 const ROSTER: &str = "roster";
+const HOSTS: &str = "hosts";
 
 pub struct Store {
     workspaces: sled::Tree,
     roster: sled::Tree,
+    hosts: sled::Tree,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,8 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("store error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("cannot encode a record: {0}")]
+    Encode(String),
 }
 
 impl Store {
@@ -37,6 +41,7 @@ impl Store {
         Ok(Store {
             workspaces: db.open_tree(WORKSPACES)?,
             roster: db.open_tree(ROSTER)?,
+            hosts: db.open_tree(HOSTS)?,
         })
     }
 
@@ -44,38 +49,19 @@ impl Store {
     /// skipped (left in place), never fatal: one bad entry must not keep
     /// the other workspaces from coming back.
     pub fn all(&self) -> Vec<WorkspaceRecord> {
-        self.workspaces
-            .iter()
-            .filter_map(|entry| {
-                let (key, value) = entry.ok()?;
-                match codec::decode::<WorkspaceRecord>(&value) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        tracing::error!(workspace = %String::from_utf8_lossy(&key), error = %e, "skipping unreadable record");
-                        None
-                    }
-                }
-            })
-            .collect()
+        decode_all(&self.workspaces, "workspace")
     }
 
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.workspaces.flush_async().await?;
         self.roster.flush_async().await?;
+        self.hosts.flush_async().await?;
         Ok(())
     }
 
     /// The saved roster; unreadable entries are skipped and logged.
     pub fn roster(&self) -> Vec<roam_mesh::roster::Member> {
-        self.roster
-            .iter()
-            .filter_map(|entry| {
-                let (_, value) = entry.ok()?;
-                codec::decode(&value)
-                    .map_err(|e| tracing::error!(error = %e, "skipping unreadable roster entry"))
-                    .ok()
-            })
-            .collect()
+        decode_all(&self.roster, "roster member")
     }
 
     /// Saves roster members durably before returning.
@@ -84,24 +70,54 @@ impl Store {
         members: &[roam_mesh::roster::Member],
     ) -> Result<(), StoreError> {
         for m in members {
-            let bytes = codec::encode(m).map_err(|e| StoreError::Open {
-                path: "roster".into(),
-                message: e.to_string(),
-            })?;
-            self.roster.insert(m.peer.as_bytes(), bytes)?;
+            insert(&self.roster, &m.peer, m)?;
         }
         self.roster.flush_async().await?;
         Ok(())
     }
+
+    /// Added SSH hosts; unreadable entries are skipped and logged.
+    pub fn hosts(&self) -> Vec<crate::hosts::HostRecord> {
+        decode_all(&self.hosts, "host")
+    }
+
+    pub async fn save_host(&self, host: &crate::hosts::HostRecord) -> Result<(), StoreError> {
+        insert(&self.hosts, &host.alias, host)?;
+        self.hosts.flush_async().await?;
+        Ok(())
+    }
+
+    pub async fn remove_host(&self, alias: &str) -> Result<(), StoreError> {
+        self.hosts.remove(alias.as_bytes())?;
+        self.hosts.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// Every value of `tree` that decodes; the others are logged and left.
+fn decode_all<T: bincode::Decode<()>>(tree: &sled::Tree, what: &str) -> Vec<T> {
+    tree.iter()
+        .filter_map(|entry| {
+            let (key, value) = entry.ok()?;
+            codec::decode(&value)
+                .map_err(|e| {
+                    tracing::error!(key = %String::from_utf8_lossy(&key), error = %e, "skipping unreadable {what}")
+                })
+                .ok()
+        })
+        .collect()
+}
+
+fn insert<T: bincode::Encode>(tree: &sled::Tree, key: &str, value: &T) -> Result<(), StoreError> {
+    let bytes = codec::encode(value).map_err(|e| StoreError::Encode(e.to_string()))?;
+    tree.insert(key.as_bytes(), bytes)?;
+    Ok(())
 }
 
 impl Persist for Store {
     fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let bytes = codec::encode(record).map_err(|e| e.to_string())?;
-            self.workspaces
-                .insert(record.name.as_bytes(), bytes)
-                .map_err(|e| e.to_string())?;
+            insert(&self.workspaces, &record.name, record).map_err(|e| e.to_string())?;
             self.workspaces
                 .flush_async()
                 .await

@@ -98,6 +98,8 @@ command = ["roam-no-such-agent-binary"]
             .env("ROAM_HOME", &self.home)
             .env("HOME", &self.user_home)
             .env("ROAM_NO_AUTOSTART", "1")
+            // The node uses the test's ~/.ssh, never the developer's agent.
+            .env_remove("SSH_AUTH_SOCK")
             .env_remove("XDG_DATA_HOME");
         cmd
     }

@@ -6,6 +6,7 @@
 mod attach;
 mod bad_input;
 mod harness;
+mod hosts;
 mod lan;
 mod lifecycle;
 mod mesh;

@@ -2,3 +2,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod frame;
+mod ssh;
+mod sshd;

@@ -1,0 +1,245 @@
+//! SSH hosts the user added (`roam host add box`): their records, the
+//! pooled connections to them, and the checklist that says whether a
+//! workspace can run there. Nothing is installed on the host: every check
+//! is a plain shell command over the one pooled connection.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bincode::{Decode, Encode};
+use roam_mesh::ssh::{SshPool, SshSettings, StrictHostKeyChecking};
+
+use crate::api::{CheckItem, HostInfo, HostReport};
+use crate::store::Store;
+
+/// What is remembered of an added host.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct HostRecord {
+    pub alias: String,
+    pub added_unix: u64,
+    pub last_used_unix: u64,
+    pub last_check_ok: bool,
+}
+
+pub struct Hosts {
+    pool: SshPool,
+    store: Arc<Store>,
+    /// Agent programs the profiles name, looked for on the host.
+    programs: Vec<String>,
+}
+
+/// One shell script, one round trip: every fact the checklist needs, as
+/// `key=value` lines. POSIX sh only; no Roam on the host.
+const PROBE: &str = r#"printf 'git=%s\n' "$(git --version 2>/dev/null)"
+printf 'tmux=%s\n' "$(tmux -V 2>/dev/null)"
+printf 'home=%s\n' "$HOME"
+if [ -w "$HOME" ]; then echo writable=yes; else echo writable=no; fi
+printf 'free_kib=%s\n' "$(df -Pk "$HOME" 2>/dev/null | awk 'NR==2 {print $4}')"
+for p in $ROAM_PROGRAMS; do printf 'bin.%s=%s\n' "$p" "$(command -v "$p" 2>/dev/null)"; done
+"#;
+
+impl Hosts {
+    pub fn new(store: Arc<Store>, programs: Vec<String>) -> Hosts {
+        Hosts {
+            pool: SshPool::new(SshSettings::from_env()),
+            store,
+            programs,
+        }
+    }
+
+    /// Connects (checking the host key like ssh), runs the checklist, and
+    /// records the host only if a workspace could run there.
+    pub async fn add(&self, alias: &str, accept_new: bool) -> Result<HostReport, String> {
+        let policy = accept_new.then_some(StrictHostKeyChecking::AcceptNew);
+        let report = self.report(alias, policy).await?;
+        if report.checks.iter().any(|c| !c.ok) {
+            let failed: Vec<_> = report
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.detail.as_str())
+                .collect();
+            // The checklist is the answer; the error says why it was not added.
+            return Err(format!("host {alias} not added: {}", failed.join("; ")));
+        }
+        let now = unix_now();
+        let record = HostRecord {
+            alias: alias.to_string(),
+            added_unix: now,
+            last_used_unix: now,
+            last_check_ok: true,
+        };
+        self.store
+            .save_host(&record)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(report)
+    }
+
+    pub async fn check(&self, alias: &str) -> Result<HostReport, String> {
+        let mut record = self.record(alias)?;
+        let report = self.report(alias, None).await;
+        record.last_check_ok = report.as_ref().is_ok_and(|r| r.checks.iter().all(|c| c.ok));
+        if report.is_ok() {
+            record.last_used_unix = unix_now();
+        }
+        self.store
+            .save_host(&record)
+            .await
+            .map_err(|e| e.to_string())?;
+        report
+    }
+
+    pub async fn list(&self) -> Vec<HostInfo> {
+        let mut out = Vec::new();
+        for r in self.store.hosts() {
+            let target = self
+                .pool
+                .resolve(&r.alias)
+                .map(|s| s.display())
+                .unwrap_or_else(|e| e.to_string());
+            out.push(HostInfo {
+                connected: self.pool.is_connected(&r.alias).await,
+                alias: r.alias,
+                target,
+                added_unix: r.added_unix,
+                last_used_unix: r.last_used_unix,
+                last_check_ok: r.last_check_ok,
+            });
+        }
+        out
+    }
+
+    pub async fn remove(&self, alias: &str) -> Result<(), String> {
+        self.record(alias)?;
+        self.store
+            .remove_host(alias)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.pool.disconnect(alias).await;
+        Ok(())
+    }
+
+    fn record(&self, alias: &str) -> Result<HostRecord, String> {
+        self.store
+            .hosts()
+            .into_iter()
+            .find(|h| h.alias == alias)
+            .ok_or_else(|| format!("no host named '{alias}'; add it with `roam host add {alias}`"))
+    }
+
+    /// Connects and probes; a connection failure is the error, anything
+    /// else is a line of the checklist.
+    async fn report(
+        &self,
+        alias: &str,
+        policy: Option<StrictHostKeyChecking>,
+    ) -> Result<HostReport, String> {
+        let started = Instant::now();
+        let conn = self
+            .pool
+            .get_with(alias, policy)
+            .await
+            .map_err(|e| e.to_string())?;
+        let target = conn.spec().display();
+        let script = format!("ROAM_PROGRAMS='{}'\n{PROBE}", self.programs.join(" "));
+        let probe = conn
+            .exec_checked(&script)
+            .await
+            .map_err(|e| e.to_string())?;
+        let facts = Facts::parse(&probe.stdout_text());
+        let mut checks = vec![CheckItem {
+            name: "connection".into(),
+            ok: true,
+            detail: format!(
+                "connected to {target} in {} ms",
+                started.elapsed().as_millis()
+            ),
+        }];
+        checks.push(match facts.get("git") {
+            Some(v) if !v.is_empty() => CheckItem {
+                name: "git".into(),
+                ok: true,
+                detail: v.to_string(),
+            },
+            _ => CheckItem {
+                name: "git".into(),
+                ok: false,
+                detail: "git is not in PATH on the host; workspaces need it".into(),
+            },
+        });
+        let home = facts.get("home").unwrap_or("~").to_string();
+        checks.push(CheckItem {
+            name: "home".into(),
+            ok: facts.get("writable") == Some("yes"),
+            detail: match facts.get("writable") {
+                Some("yes") => format!("{home} is writable"),
+                _ => format!("{home} is not writable; workspaces live under ~/.roam"),
+            },
+        });
+        let free_kib: Option<u64> = facts.get("free_kib").and_then(|v| v.parse().ok());
+        checks.push(CheckItem {
+            name: "disk".into(),
+            ok: free_kib.is_none_or(|k| k >= 100 * 1024),
+            detail: match free_kib {
+                Some(k) => format!("{:.1} GiB free in {home}", k as f64 / (1024.0 * 1024.0)),
+                None => "free space unknown (no df)".into(),
+            },
+        });
+        checks.push(CheckItem {
+            name: "tmux".into(),
+            ok: true,
+            detail: match facts.get("tmux") {
+                Some(v) if !v.is_empty() => {
+                    format!("{v}: agents keep running when the connection drops")
+                }
+                _ => "no tmux: agents are detached with setsid instead".into(),
+            },
+        });
+        for p in &self.programs {
+            let found = facts.get(&format!("bin.{p}")).filter(|v| !v.is_empty());
+            checks.push(CheckItem {
+                name: format!("agent {p}"),
+                // A missing agent CLI only limits which profiles work there.
+                ok: true,
+                detail: match found {
+                    Some(path) => format!("{p} at {path}"),
+                    None => format!("{p} not installed (profiles using it will not start there)"),
+                },
+            });
+        }
+        Ok(HostReport {
+            alias: alias.to_string(),
+            target,
+            checks,
+        })
+    }
+}
+
+/// `key=value` lines of the probe.
+struct Facts(Vec<(String, String)>);
+
+impl Facts {
+    fn parse(text: &str) -> Facts {
+        Facts(
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
