@@ -4,11 +4,15 @@
 //!   `WorkspaceMsg::AgentChanged` (a cast: children never wait on parents).
 //! - Children: at most one Pty actor, running the agent's process.
 //! - Messages: info, subscribe, input, resize, scrollback, stop, start; from
-//!   the Pty, `PtyExited`; a timer that looks for the agent's session file.
+//!   the Pty, `PtyExited`; a timer that looks for the agent's session file;
+//!   `Reconnect` (an agent on an SSH host whose connection was lost).
 //! - Supervision: the agent's *process* exiting is normal (status
 //!   `exited(code)`, not restarted: the user decides). The Pty *actor*
 //!   failing (a PTY error) restarts it with the resume command, at most
 //!   `MAX_RESTARTS` times a minute; after that the agent shows exited(-1).
+//!   An agent on an SSH host runs in tmux there; its terminal here exiting
+//!   with `CONNECTION_LOST` means only the link broke: it is reattached
+//!   with backoff (1 s to 30 s), and the agent never stopped.
 //! - Invariants: the first prompt is passed once, on the first start only;
 //!   every later start resumes the conversation; the session id, once found,
 //!   is saved through the parent before anything else can restart us.
@@ -35,6 +39,23 @@ const SESSION_POLL: Duration = Duration::from_secs(1);
 /// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Exit code of `roam host tmux` meaning the connection to the host was
+/// lost (EX_TEMPFAIL): the agent still runs there; reconnect.
+pub const CONNECTION_LOST: i32 = 75;
+const RECONNECT_MIN: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// Which command a start runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Launch {
+    /// The first start: the prompt is handed over.
+    Fresh,
+    /// Continue the conversation (after a restart or `roam start`).
+    Resume,
+    /// Only show the agent again (on an SSH host, after a lost connection):
+    /// it never stopped running there.
+    Reattach,
+}
 
 /// How the agent comes up.
 #[derive(Clone, Debug)]
@@ -51,6 +72,8 @@ pub struct AgentActor {
     pub rt: Arc<Runtime>,
     pub workspace: String,
     pub workdir: PathBuf,
+    /// The SSH host the agent runs on; `None` for this node.
+    pub host: Option<String>,
 }
 
 pub struct AgentArgs {
@@ -76,6 +99,8 @@ pub enum AgentMsg {
     PtyExited {
         code: i32,
     },
+    /// Show an agent on an SSH host again after its connection was lost.
+    Reconnect,
     FindSession,
 }
 
@@ -87,6 +112,7 @@ pub struct AgentState {
     stopped: bool,
     started_at: SystemTime,
     restarts: VecDeque<Instant>,
+    reconnect_wait: Duration,
     size: (u16, u16),
     parent: ActorRef<WorkspaceMsg>,
 }
@@ -110,13 +136,17 @@ impl Actor for AgentActor {
             pty: None,
             started_at: SystemTime::now(),
             restarts: VecDeque::new(),
+            reconnect_wait: RECONNECT_MIN,
             size: (24, 80),
             parent: args.parent,
         };
         match args.mode {
-            StartMode::Fresh => self.spawn_pty(&myself, &mut state, true, None).await?,
+            StartMode::Fresh => {
+                self.spawn_pty(&myself, &mut state, Launch::Fresh, None)
+                    .await?
+            }
             StartMode::Resume { banner } => {
-                self.spawn_pty(&myself, &mut state, false, Some(banner))
+                self.spawn_pty(&myself, &mut state, Launch::Resume, Some(banner))
                     .await?
             }
             StartMode::Idle => {}
@@ -166,13 +196,19 @@ impl Actor for AgentActor {
             AgentMsg::Stop(reply) => {
                 // Last look for the session, so a quick stop can still resume.
                 self.find_session(state);
+                if let Some(host) = &self.host {
+                    // Its terminal here only shows it: end it on the host.
+                    let session = crate::remote::session_name(&self.workspace, &state.record.name);
+                    self.rt.remote.end_agent(host, &session).await;
+                }
                 state.stop();
                 let _ = reply.send(());
             }
             AgentMsg::Start(reply) => {
                 let _ = reply.send(self.start(&myself, state).await);
             }
-            AgentMsg::PtyExited { code } => state.exited(code),
+            AgentMsg::PtyExited { code } => self.pty_exited(&myself, state, code),
+            AgentMsg::Reconnect => self.reconnect(&myself, state).await,
             AgentMsg::FindSession => self.find_session(state),
         }
         Ok(())
@@ -204,7 +240,7 @@ impl Actor for AgentActor {
             }
             state.restarts.push_back(now);
             let banner = Some("terminal failed; agent resumed".to_string());
-            if let Err(e) = self.spawn_pty(&myself, state, false, banner).await {
+            if let Err(e) = self.spawn_pty(&myself, state, Launch::Resume, banner).await {
                 tracing::error!(workspace = %self.workspace, agent = %state.record.name, error = %e, "cannot restart agent");
                 state.exited(-1);
             }
@@ -220,10 +256,14 @@ impl AgentActor {
         &self,
         myself: &ActorRef<AgentMsg>,
         state: &mut AgentState,
-        fresh: bool,
+        launch: Launch,
         banner: Option<String>,
     ) -> Result<(), ActorError> {
-        let argv = state.argv(fresh);
+        let fresh = launch == Launch::Fresh;
+        let argv = match &self.host {
+            None => state.argv(fresh),
+            Some(host) => self.on_host(host, state, launch),
+        };
         let program = argv.first().cloned().unwrap_or_default();
         if profile::find_program(&program).is_none() {
             return Err(ActorError::ProgramMissing {
@@ -246,9 +286,20 @@ impl AgentActor {
         env.push(("HOME".into(), self.rt.home.to_string_lossy().into_owned()));
         env.push(("ROAM_WORKSPACE".into(), self.workspace.clone()));
         env.push(("ROAM_AGENT".into(), state.record.name.clone()));
+        // An agent on a host is shown by `roam host tmux`, which must reach
+        // this very node and never start another.
+        env.push((
+            "ROAM_HOME".into(),
+            self.rt.data_dir.to_string_lossy().into_owned(),
+        ));
+        env.push(("ROAM_NO_AUTOSTART".into(), "1".into()));
+        let cwd = match &self.host {
+            None => self.workdir.clone(),
+            Some(_) => self.rt.data_dir.clone(),
+        };
         let spec = PtySpec {
             argv,
-            cwd: self.workdir.clone(),
+            cwd,
             env,
             scrollback_path: path,
             scrollback_bytes: self.rt.scrollback_bytes,
@@ -334,7 +385,8 @@ impl AgentActor {
             let _ = old.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }
         state.record.exited = None;
-        self.spawn_pty(myself, state, false, Some("agent resumed".into()))
+        state.reconnect_wait = RECONNECT_MIN;
+        self.spawn_pty(myself, state, Launch::Resume, Some("agent resumed".into()))
             .await?;
         let _ = state
             .parent
@@ -342,7 +394,61 @@ impl AgentActor {
         Ok(())
     }
 
+    /// The local command that shows an agent running in tmux on `host`.
+    fn on_host(&self, host: &str, state: &AgentState, launch: Launch) -> Vec<String> {
+        let mut argv = vec![
+            self.rt.roam_exe.to_string_lossy().into_owned(),
+            "host".into(),
+            "tmux".into(),
+            host.to_string(),
+            crate::remote::session_name(&self.workspace, &state.record.name),
+            "--cwd".into(),
+            self.workdir.to_string_lossy().into_owned(),
+        ];
+        if launch != Launch::Reattach {
+            argv.push("--create".into());
+        }
+        argv.push("--".into());
+        argv.extend(state.argv(launch == Launch::Fresh));
+        argv
+    }
+
+    /// The terminal of an agent on a host ended: reconnect if only the
+    /// connection was lost, else record the exit.
+    fn pty_exited(&self, myself: &ActorRef<AgentMsg>, state: &mut AgentState, code: i32) {
+        if self.host.is_some() && code == CONNECTION_LOST && !state.stopped {
+            let wait = state.reconnect_wait;
+            state.reconnect_wait = (wait * 2).min(RECONNECT_MAX);
+            tracing::info!(workspace = %self.workspace, agent = %state.record.name, wait = ?wait, "lost the host; reconnecting");
+            myself.send_after(wait, || AgentMsg::Reconnect);
+            return;
+        }
+        state.exited(code);
+    }
+
+    async fn reconnect(&self, myself: &ActorRef<AgentMsg>, state: &mut AgentState) {
+        if state.stopped || state.record.exited.is_some() {
+            return;
+        }
+        if let Some(old) = state.pty.take() {
+            let _ = old.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
+        }
+        let host = self.host.clone().unwrap_or_default();
+        let banner = Some(format!("reconnected to ssh:{host}"));
+        if let Err(e) = self
+            .spawn_pty(myself, state, Launch::Reattach, banner)
+            .await
+        {
+            tracing::warn!(workspace = %self.workspace, agent = %state.record.name, error = %e, "reconnect failed");
+            myself.send_after(state.reconnect_wait, || AgentMsg::Reconnect);
+        }
+    }
+
     fn find_session(&self, state: &mut AgentState) {
+        // An agent on a host keeps its session files there.
+        if self.host.is_some() {
+            return;
+        }
         if state.record.session.is_some() || state.pty.is_none() {
             return;
         }

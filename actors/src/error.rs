@@ -37,6 +37,8 @@ pub enum ActorError {
     Store(String),
     #[error("cannot start terminal: {0}")]
     Pty(String),
+    #[error("{0}")]
+    Remote(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -15,6 +15,7 @@
 //!
 //! - [`model`]: records and infos, plain data.
 //! - [`profile`]: agent profiles and how to find their session files.
+//! - [`remote`]: what the actors need of SSH hosts (the node provides it).
 //! - [`scrollback`]: the byte ring mirrored to disk.
 //! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
 
@@ -25,6 +26,7 @@ pub mod node;
 pub mod persist;
 pub mod profile;
 pub mod pty;
+pub mod remote;
 pub mod scrollback;
 pub mod status;
 pub mod workspace;
@@ -46,6 +48,12 @@ pub struct Runtime {
     /// The agents' home, where their session files live.
     pub home: PathBuf,
     pub store: Arc<dyn persist::Persist>,
+    /// SSH hosts, as the node reaches them.
+    pub remote: Arc<dyn remote::RemoteOps>,
+    /// This node's `roam` binary and data dir: an agent on an SSH host is
+    /// shown through `roam host tmux`, which talks to this node.
+    pub roam_exe: PathBuf,
+    pub data_dir: PathBuf,
 }
 
 impl Runtime {

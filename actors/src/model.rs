@@ -24,6 +24,8 @@ pub struct WorkspaceRecord {
     /// Stopped by the user: agents are not restarted with the node.
     pub stopped: bool,
     pub agents: Vec<AgentRecord>,
+    /// The SSH host it runs on (`ssh:HOST`); `None` on this node itself.
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]

@@ -39,6 +39,8 @@ pub struct CreateSpec {
     pub base: Option<String>,
     pub profile: Option<String>,
     pub prompt: Option<String>,
+    /// An SSH host to run it on; `None` is this node.
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -203,24 +205,39 @@ impl NodeActor {
             .clone()
             .unwrap_or_else(|| self.rt.default_profile.clone());
         let profile = self.rt.profile(&profile_name)?;
-        if profile::find_program(profile.program()).is_none() {
+        let present = match &spec.host {
+            None => profile::find_program(profile.program()).is_some(),
+            Some(host) => self
+                .rt
+                .remote
+                .has_program(host, profile.program())
+                .await
+                .map_err(ActorError::Remote)?,
+        };
+        if !present {
             return Err(ActorError::ProgramMissing {
                 profile: profile_name,
-                program: profile.program().to_string(),
+                program: match &spec.host {
+                    None => profile.program().to_string(),
+                    Some(host) => format!("{} (on ssh:{host})", profile.program()),
+                },
             });
         }
         let branch = format!("roam/{}", spec.name);
-        let path = self.rt.worktrees_dir.join(&spec.name);
-        let (repo, base) = {
-            let (branch, path, spec) = (branch.clone(), path.clone(), spec.clone());
-            tokio::task::spawn_blocking(move || make_worktree(&spec, &branch, &path)).await??
+        let placed = match &spec.host {
+            None => {
+                let path = self.rt.worktrees_dir.join(&spec.name);
+                let (branch, spec) = (branch.clone(), spec.clone());
+                tokio::task::spawn_blocking(move || make_worktree(&spec, &branch, &path)).await??
+            }
+            Some(host) => self.place_on_host(host, &spec).await?,
         };
         let record = WorkspaceRecord {
             name: spec.name.clone(),
-            repo: repo.root().to_string_lossy().into_owned(),
-            base,
+            repo: placed.repo.root().to_string_lossy().into_owned(),
+            base: placed.base.clone(),
             branch: branch.clone(),
-            path: path.to_string_lossy().into_owned(),
+            path: placed.path.clone(),
             owner: self.rt.node_name.clone(),
             epoch: 1,
             created_unix: unix_now(),
@@ -232,23 +249,17 @@ impl NodeActor {
                 session: None,
                 exited: None,
             }],
-        };
-        let undo_git = |repo: Repo, path: PathBuf, branch: String| async move {
-            let _ = tokio::task::spawn_blocking(move || {
-                let _ = repo.remove_worktree(&path);
-                let _ = repo.delete_branch(&branch);
-            })
-            .await;
+            host: spec.host.clone(),
         };
         if let Err(e) = self.rt.store.save(&record).await {
-            undo_git(repo, path, branch).await;
+            self.undo_placement(&record).await;
             return Err(ActorError::Store(e));
         }
-        let ws = match self.spawn_workspace(myself, record, false).await {
+        let ws = match self.spawn_workspace(myself, record.clone(), false).await {
             Ok(ws) => ws,
             Err(e) => {
                 let _ = self.rt.store.remove(&spec.name).await;
-                undo_git(repo, path, branch).await;
+                self.undo_placement(&record).await;
                 let _ = std::fs::remove_dir_all(self.rt.scrollback_dir.join(&spec.name));
                 return Err(e);
             }
@@ -271,6 +282,27 @@ impl NodeActor {
             .call(WorkspaceMsg::Record, Some(CALL_TIMEOUT))
             .await?
             .success_or_internal()?;
+        if let Some(host) = &record.host {
+            // One step on the host: refuse, or snapshot, end the agents, and
+            // remove worktree and branch.
+            let saved = self
+                .rt
+                .remote
+                .remove(host, &record, force)
+                .await
+                .map_err(ActorError::Remote)?;
+            ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
+            state.workspaces.remove(name);
+            self.rt
+                .store
+                .remove(name)
+                .await
+                .map_err(ActorError::Store)?;
+            let _ = std::fs::remove_dir_all(self.rt.scrollback_dir.join(name));
+            return Ok(Removed {
+                snapshot_ref: saved,
+            });
+        }
         let saved = {
             let record = record.clone();
             tokio::task::spawn_blocking(move || save_unsaved_work(&record, force)).await??
@@ -348,33 +380,83 @@ where
     out
 }
 
-/// Finds the repo, resolves the base and adds the worktree; returns the
-/// repo and the base as it will be recorded.
-fn make_worktree(
-    spec: &CreateSpec,
-    branch: &str,
-    path: &std::path::Path,
-) -> Result<(Repo, String), ActorError> {
+/// Where a new workspace's worktree was made.
+struct Placement {
+    repo: Repo,
+    /// The base as it will be recorded.
+    base: String,
+    path: String,
+}
+
+impl NodeActor {
+    /// Sends the base to the host and makes the worktree there.
+    async fn place_on_host(&self, host: &str, spec: &CreateSpec) -> Result<Placement, ActorError> {
+        let (repo, base, base_oid) = {
+            let spec = spec.clone();
+            tokio::task::spawn_blocking(move || resolve_base(&spec)).await??
+        };
+        let path = self
+            .rt
+            .remote
+            .create_worktree(host, repo.root(), &spec.name, &base_oid)
+            .await
+            .map_err(ActorError::Remote)?;
+        Ok(Placement { repo, base, path })
+    }
+
+    /// Takes back a worktree made for a workspace that could not start.
+    async fn undo_placement(&self, record: &WorkspaceRecord) {
+        if let Some(host) = &record.host {
+            let _ = self.rt.remote.remove(host, record, true).await;
+            return;
+        }
+        let record = record.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(repo) = Repo::discover(std::path::Path::new(&record.repo)) {
+                let _ = repo.remove_worktree(std::path::Path::new(&record.path));
+                let _ = repo.delete_branch(&record.branch);
+            }
+        })
+        .await;
+    }
+}
+
+/// Finds the repo and resolves the base: (repo, base as recorded, commit).
+fn resolve_base(spec: &CreateSpec) -> Result<(Repo, String, String), ActorError> {
     let repo = Repo::discover(&spec.repo)?;
     let base = match &spec.base {
         Some(b) => b.clone(),
         None => repo.current_branch()?.unwrap_or_else(|| "HEAD".into()),
     };
-    let base_oid = repo.resolve(&base)?;
+    let base_oid = repo.resolve(&base)?.to_string();
+    // A detached base is pinned to its commit: "HEAD" would drift.
+    let recorded = if base == "HEAD" {
+        base_oid.clone()
+    } else {
+        base
+    };
+    Ok((repo, recorded, base_oid))
+}
+
+/// Finds the repo, resolves the base and adds the worktree here.
+fn make_worktree(
+    spec: &CreateSpec,
+    branch: &str,
+    path: &std::path::Path,
+) -> Result<Placement, ActorError> {
+    let (repo, base, _) = resolve_base(spec)?;
     if repo.branch_exists(branch)? {
         return Err(ActorError::BranchExists {
             branch: branch.into(),
             repo: repo.root().display().to_string(),
         });
     }
-    // A detached base is pinned to its commit: "HEAD" would drift.
-    let recorded = if base == "HEAD" {
-        base_oid.to_string()
-    } else {
-        base
-    };
-    repo.add_worktree(path, branch, &recorded)?;
-    Ok((repo, recorded))
+    repo.add_worktree(path, branch, &base)?;
+    Ok(Placement {
+        repo,
+        base,
+        path: path.to_string_lossy().into_owned(),
+    })
 }
 
 /// Refuses (without `force`) or snapshots (with it) uncommitted and

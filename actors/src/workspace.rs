@@ -73,7 +73,8 @@ impl Actor for WorkspaceActor {
             record: args.record,
             agents: Vec::new(),
         };
-        let worktree_ok = PathBuf::from(&state.record.path).is_dir();
+        // A worktree on a host is checked there when its agent attaches.
+        let worktree_ok = state.record.host.is_some() || PathBuf::from(&state.record.path).is_dir();
         for agent in state.record.agents.clone() {
             let mode = if !worktree_ok || state.record.stopped || agent.exited.is_some() {
                 StartMode::Idle
@@ -196,6 +197,7 @@ impl WorkspaceActor {
             rt: self.rt.clone(),
             workspace: state.record.name.clone(),
             workdir: PathBuf::from(&state.record.path),
+            host: state.record.host.clone(),
         };
         let args = AgentArgs {
             record,
@@ -215,14 +217,19 @@ impl WorkspaceActor {
     async fn info(&self, state: &WorkspaceState) -> WorkspaceInfo {
         let r = &state.record;
         let (path, base) = (PathBuf::from(&r.path), r.base.clone());
-        let git = tokio::task::spawn_blocking(move || {
-            roam_gitsync::Worktree::open(&path).and_then(|w| w.status(&base))
-        })
-        .await;
+        let git = match &r.host {
+            Some(host) => self.rt.remote.status(host, r).await,
+            None => tokio::task::spawn_blocking(move || {
+                roam_gitsync::Worktree::open(&path)
+                    .and_then(|w| w.status(&base))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string())),
+        };
         let (status, problem) = match git {
-            Ok(Ok(s)) => (s, None),
-            Ok(Err(e)) => (Default::default(), Some(e.to_string())),
-            Err(e) => (Default::default(), Some(e.to_string())),
+            Ok(s) => (s, None),
+            Err(e) => (Default::default(), Some(e)),
         };
         let mut agents = Vec::with_capacity(state.agents.len());
         for (name, agent) in &state.agents {
@@ -240,10 +247,10 @@ impl WorkspaceActor {
         }
         WorkspaceInfo {
             name: r.name.clone(),
-            badge: if r.owner == self.rt.node_name {
-                "local".into()
-            } else {
-                r.owner.clone()
+            badge: match (&r.host, r.owner == self.rt.node_name) {
+                (Some(host), _) => format!("ssh:{host}"),
+                (None, true) => "local".into(),
+                (None, false) => r.owner.clone(),
             },
             owner: r.owner.clone(),
             epoch: r.epoch,
@@ -320,7 +327,7 @@ impl WorkspaceActor {
     }
 
     async fn start(&self, state: &mut WorkspaceState) -> Result<(), ActorError> {
-        if !PathBuf::from(&state.record.path).is_dir() {
+        if state.record.host.is_none() && !PathBuf::from(&state.record.path).is_dir() {
             return Err(ActorError::Internal(format!(
                 "worktree {} is missing; remove the workspace with `roam rm --force {}`",
                 state.record.path, state.record.name

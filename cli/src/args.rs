@@ -156,6 +156,26 @@ pub enum HostCommand {
     },
     /// Forget a host (nothing on the host is touched)
     Rm { host: String },
+    /// (internal) relay stdio to COMMAND on HOST: git's transport
+    #[command(hide = true)]
+    Pipe {
+        host: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// (internal) the terminal of an agent running in tmux on HOST
+    #[command(hide = true)]
+    Tmux {
+        host: String,
+        session: String,
+        #[arg(long)]
+        cwd: String,
+        /// Start the agent if its session is not there
+        #[arg(long)]
+        create: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

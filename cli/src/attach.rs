@@ -3,36 +3,71 @@
 //! Keys go to the agent except the detach key; window size changes follow
 //! SIGWINCH. On the way out the terminal is put back as it was, whatever
 //! the agent left it in (alternate screen, hidden cursor, colours).
+//! [`pump`] is shared with `roam host tmux`, the terminal of an agent on an
+//! SSH host.
 
 use std::io::{Read, Write};
 
 use anyhow::bail;
 use roam_node::api::{Down, Request, Response, Target, Up};
-use roam_node::client::Client;
+use roam_node::client::{Client, DownStream, UpStream};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Leaves the alternate screen, shows the cursor, resets attributes.
 const RESTORE: &[u8] = b"\x1b[?1049l\x1b[?25h\x1b[0m\r\n";
 
-pub async fn run(mut client: Client, target_text: &str, detach: u8) -> anyhow::Result<()> {
-    let tty = crossterm::tty::IsTty::is_tty(&std::io::stdin());
+pub async fn run(client: Client, target_text: &str, detach: u8) -> anyhow::Result<()> {
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-    let target = Target::parse(target_text);
-    match client
-        .request(Request::Attach {
-            target,
-            rows,
-            cols,
-            resume: None,
-        })
-        .await?
-    {
-        Response::Streaming => {}
-        other => bail!("unexpected answer to attach: {other:?}"),
-    }
-    let (mut down, mut up) = client.into_stream();
-    let _raw = if tty { Some(RawMode::enable()?) } else { None };
+    let request = Request::Attach {
+        target: Target::parse(target_text),
+        rows,
+        cols,
+        resume: None,
+    };
+    let (down, up) = open(client, request).await?;
+    let outcome = {
+        let _raw = RawMode::enable_if_tty()?;
+        let outcome = pump(down, up, Some(detach)).await?;
+        let mut stdout = std::io::stdout();
+        stdout.write_all(RESTORE)?;
+        stdout.flush()?;
+        outcome
+    };
+    let message = match outcome {
+        Outcome::Detached => format!("detached from {target_text}"),
+        Outcome::EndOfInput => format!("detached from {target_text} (end of input)"),
+        Outcome::Exited(code) => format!("agent exited with code {code}"),
+        Outcome::Closed(reason) => reason,
+        Outcome::Lost => "connection to the node lost".to_string(),
+    };
+    eprintln!("[roam] {message}");
+    Ok(())
+}
 
+/// Sends a terminal request and returns the stream once it is granted.
+pub async fn open(mut client: Client, request: Request) -> anyhow::Result<(DownStream, UpStream)> {
+    match client.request(request).await? {
+        Response::Streaming => Ok(client.into_stream()),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// How a terminal session ended.
+pub enum Outcome {
+    Detached,
+    EndOfInput,
+    Exited(i32),
+    Closed(String),
+    Lost,
+}
+
+/// Moves stdin to the node and the node's output to stdout until one side
+/// ends. `detach` is the key that leaves (none for a helper process).
+pub async fn pump(
+    mut down: DownStream,
+    mut up: UpStream,
+    detach: Option<u8>,
+) -> anyhow::Result<Outcome> {
     // Reading stdin blocks, so it has its own thread.
     let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     std::thread::spawn(move || {
@@ -45,33 +80,33 @@ pub async fn run(mut client: Client, target_text: &str, detach: u8) -> anyhow::R
         }
     });
     let mut winch = signal(SignalKind::window_change())?;
-    let mut stdout = std::io::stdout().lock();
-    let outcome = loop {
+    let mut stdout = std::io::stdout();
+    loop {
         tokio::select! {
             frame = down.recv() => match frame? {
                 Some(Down::Output(bytes)) => {
                     stdout.write_all(&bytes)?;
                     stdout.flush()?;
                 }
-                Some(Down::Exited { code }) => break format!("agent exited with code {code}"),
-                Some(Down::Closed { reason }) => break reason,
+                Some(Down::Exited { code }) => return Ok(Outcome::Exited(code)),
+                Some(Down::Closed { reason }) => return Ok(Outcome::Closed(reason)),
                 Some(Down::InputAck { .. }) => {}
-                None => break "connection to the node lost".to_string(),
+                None => return Ok(Outcome::Lost),
             },
             key = keys.recv() => match key {
-                Some(bytes) => match bytes.iter().position(|b| *b == detach) {
+                Some(bytes) => match detach.and_then(|d| bytes.iter().position(|b| *b == d)) {
                     Some(at) => {
                         if at > 0 {
                             up.send(&Up::Input(bytes[..at].to_vec())).await?;
                         }
                         up.send(&Up::Detach).await?;
-                        break format!("detached from {target_text}");
+                        return Ok(Outcome::Detached);
                     }
                     None => up.send(&Up::Input(bytes)).await?,
                 },
                 None => {
                     up.send(&Up::Detach).await?;
-                    break format!("detached from {target_text} (end of input)");
+                    return Ok(Outcome::EndOfInput);
                 }
             },
             _ = winch.recv() => {
@@ -80,26 +115,26 @@ pub async fn run(mut client: Client, target_text: &str, detach: u8) -> anyhow::R
                 }
             }
         }
-    };
-    stdout.write_all(RESTORE)?;
-    stdout.flush()?;
-    drop(_raw);
-    eprintln!("[roam] {outcome}");
-    Ok(())
+    }
 }
 
 /// Raw mode for as long as this lives, restored even on error.
-struct RawMode;
+pub struct RawMode(bool);
 
 impl RawMode {
-    fn enable() -> anyhow::Result<RawMode> {
-        crossterm::terminal::enable_raw_mode()?;
-        Ok(RawMode)
+    pub fn enable_if_tty() -> anyhow::Result<RawMode> {
+        let tty = crossterm::tty::IsTty::is_tty(&std::io::stdin());
+        if tty {
+            crossterm::terminal::enable_raw_mode()?;
+        }
+        Ok(RawMode(tty))
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = crossterm::terminal::disable_raw_mode();
+        if self.0 {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
     }
 }

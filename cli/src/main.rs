@@ -7,6 +7,7 @@
 mod args;
 mod attach;
 mod connect;
+mod host_term;
 mod render;
 
 use std::io::Write;
@@ -335,6 +336,33 @@ async fn host(paths: &Paths, command: HostCommand) -> anyhow::Result<()> {
         ),
         HostCommand::Check { host, json } => (Request::HostCheck { alias: host }, json),
         HostCommand::Ls { json } => (Request::HostList, json),
+        HostCommand::Pipe { host, command } => {
+            let command = command
+                .iter()
+                .map(|a| roam_node::remote::quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            return host_term::pipe(client, host, command).await;
+        }
+        HostCommand::Tmux {
+            host,
+            session,
+            cwd,
+            create,
+            argv,
+        } => {
+            let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+            let request = Request::HostTmux {
+                alias: host,
+                session,
+                cwd,
+                argv,
+                rows,
+                cols,
+                create,
+            };
+            std::process::exit(host_term::tmux(client, request).await);
+        }
         HostCommand::Rm { host } => {
             client
                 .request(Request::HostRemove {

@@ -27,4 +27,4 @@ pub use conn::{Connection, DEFAULT_OUTPUT_LIMIT, ExecOutput, PtySize};
 pub use error::SshError;
 pub use known_hosts::{HostKeyStatus, fingerprint};
 pub use pool::SshPool;
-pub use stream::{ExitStatus, STDERR_TAIL, SshStream, StreamExit};
+pub use stream::{ExitStatus, Resizer, STDERR_TAIL, SshStream, StreamExit};

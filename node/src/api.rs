@@ -146,6 +146,24 @@ pub enum Request {
     HostRemove {
         alias: String,
     },
+    /// Runs `command` on the host and relays raw bytes (the transport
+    /// `git push` uses through `roam host pipe`).
+    HostPipe {
+        alias: String,
+        command: String,
+    },
+    /// An agent terminal on the host: a tmux session, created if missing,
+    /// attached through a PTY channel; then `Up`/`Down` frames.
+    HostTmux {
+        alias: String,
+        session: String,
+        cwd: String,
+        argv: Vec<String>,
+        rows: u16,
+        cols: u16,
+        /// Start the agent if the session is missing (else report its exit).
+        create: bool,
+    },
 }
 
 /// One line of a host's checklist.

@@ -61,6 +61,11 @@ impl Client {
         }
     }
 
+    /// After `Response::Streaming` on a raw stream (`HostPipe`): the bytes.
+    pub fn into_raw(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (self.reader, self.writer)
+    }
+
     /// After `Response::Streaming`: the two directions of the stream.
     pub fn into_stream(self) -> (DownStream, UpStream) {
         (

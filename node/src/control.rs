@@ -38,7 +38,7 @@ pub struct Shared {
     pub peers: Arc<Peers>,
     /// Input applied per relayed attach session (see `api::Resume`).
     pub inputs: terminal::InputLedger,
-    pub hosts: crate::hosts::Hosts,
+    pub hosts: Arc<crate::hosts::Hosts>,
 }
 
 /// Where a connection comes from.
@@ -96,6 +96,33 @@ where
                         stream_attach(reader, &mut writer, &shared, target, (rows, cols), resume)
                             .await;
                 }
+                return;
+            }
+            // Host streams serve this node's own agents; never a peer's.
+            Request::HostPipe { alias, command } if origin == Origin::Local => {
+                let local = tokio::io::join(reader, writer);
+                crate::remote::pipe(shared.hosts.pool(), &alias, &command, local).await;
+                return;
+            }
+            Request::HostTmux {
+                alias,
+                session,
+                cwd,
+                argv,
+                rows,
+                cols,
+                create,
+            } if origin == Origin::Local => {
+                let spec = crate::remote::TmuxSpec {
+                    alias,
+                    session,
+                    cwd,
+                    argv,
+                    rows,
+                    cols,
+                    create,
+                };
+                crate::remote::tmux_attach(shared.hosts.pool(), spec, reader, &mut writer).await;
                 return;
             }
             Request::Logs { target, follow } => {
@@ -159,6 +186,8 @@ async fn handle_peer(shared: &Shared, peer: PeerId, request: Request) -> Result<
         | Request::HostAdd { .. }
         | Request::HostCheck { .. }
         | Request::HostRemove { .. }
+        | Request::HostPipe { .. }
+        | Request::HostTmux { .. }
         | Request::PairHello { .. }
         | Request::PairConfirm { .. } => {
             tracing::warn!(peer = %peer, "refused a local-only request from a peer");
@@ -187,14 +216,17 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Strin
             base,
             profile,
             prompt,
-            on: _,
+            on,
         } => {
+            // Mesh nodes were routed already; what is left is here or a host.
+            let host = on.and_then(|o| o.strip_prefix("ssh:").map(str::to_string));
             let spec = CreateSpec {
                 name,
                 repo: repo.into(),
                 base,
                 profile,
                 prompt,
+                host,
             };
             try_ask(&shared.node, |r| NodeMsg::Create(spec, r))
                 .await
@@ -283,9 +315,10 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Strin
         Request::RosterSync { .. } | Request::PairHello { .. } | Request::PairConfirm { .. } => {
             Err("that request is only spoken between nodes".into())
         }
-        Request::Attach { .. } | Request::Logs { .. } => {
-            Err("stream requests are served elsewhere".into())
-        }
+        Request::Attach { .. }
+        | Request::Logs { .. }
+        | Request::HostPipe { .. }
+        | Request::HostTmux { .. } => Err("stream requests are served elsewhere".into()),
     }
 }
 

@@ -73,6 +73,12 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         .name
         .or_else(|| config.node.name.clone())
         .unwrap_or_else(hostname);
+    let hosts = Arc::new(crate::hosts::Hosts::new(
+        store.clone(),
+        agent_programs(&config),
+    ));
+    let roam_exe = std::env::current_exe()
+        .map_err(|e| NodeError::Actors(format!("cannot find the roam binary: {e}")))?;
     let rt = Arc::new(Runtime {
         node_name: name.clone(),
         worktrees_dir: paths.worktrees(),
@@ -84,6 +90,13 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
             .map(Into::into)
             .unwrap_or_else(|| "/".into()),
         store: store.clone(),
+        remote: Arc::new(crate::remote::HostOps {
+            hosts: hosts.clone(),
+            data_dir: paths.home.clone(),
+            roam_exe: roam_exe.clone(),
+        }),
+        roam_exe,
+        data_dir: paths.home.clone(),
     });
     tracing::info!(node = %name, home = %paths.home.display(), workspaces = records.len(), "node starting");
     let peers = start_mesh(&paths, &config, opts.mdns, &name, store.clone()).await?;
@@ -114,7 +127,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         shutdown,
         peers: peers.clone(),
         inputs: Default::default(),
-        hosts: crate::hosts::Hosts::new(store.clone(), agent_programs(&config)),
+        hosts,
     });
     let for_peers = shared.clone();
     peers

@@ -47,6 +47,10 @@ impl Hosts {
         }
     }
 
+    pub fn pool(&self) -> &SshPool {
+        &self.pool
+    }
+
     /// Connects (checking the host key like ssh), runs the checklist, and
     /// records the host only if a workspace could run there.
     pub async fn add(&self, alias: &str, accept_new: bool) -> Result<HostReport, String> {
@@ -118,6 +122,11 @@ impl Hosts {
             .map_err(|e| e.to_string())?;
         self.pool.disconnect(alias).await;
         Ok(())
+    }
+
+    /// The host's record, or the error that says how to add it.
+    pub fn require(&self, alias: &str) -> Result<HostRecord, String> {
+        self.record(alias)
     }
 
     fn record(&self, alias: &str) -> Result<HostRecord, String> {

@@ -11,6 +11,7 @@
 //! - [`conn`]: typed frames over a byte stream.
 //! - [`client`]: the CLI's side of the socket.
 //! - [`hosts`]: SSH hosts: records, pooled connections, checklists.
+//! - [`remote`]: workspaces on SSH hosts: repo, worktree, agent terminals.
 //! - [`store`]: workspace records in sled, flushed before acknowledged.
 //! - [`config`], [`paths`], [`proc`]: settings, file layout, process facts.
 
@@ -26,6 +27,7 @@ pub mod paths;
 pub mod peers;
 pub mod proc;
 pub mod relay;
+pub mod remote;
 pub mod route;
 pub mod store;
 pub mod terminal;

@@ -19,9 +19,10 @@ pub async fn is_local(shared: &Shared, name: &str) -> bool {
 pub async fn handle(shared: &Shared, request: Request) -> Result<Response, String> {
     match request {
         Request::List => list_all(shared).await.map(Response::Workspaces),
+        // `ssh:HOST` is a host this node drives, not a mesh node.
         Request::New {
             on: Some(ref node), ..
-        } if *node != shared.name => {
+        } if *node != shared.name && !node.starts_with("ssh:") => {
             let node = node.clone();
             let peer = shared.peers.member_named(&node)?;
             // The owner makes it as its own.

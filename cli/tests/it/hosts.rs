@@ -4,7 +4,7 @@
 
 use roam_bench::sshd::{Sshd, user};
 
-use crate::harness::TestNode;
+use crate::harness::{PtyClient, TestNode, wait_until};
 
 /// An sshd and a node whose `~/.ssh/config` names it `box`.
 struct Setup {
@@ -172,4 +172,93 @@ fn a_check_after_the_connection_dropped_reconnects() {
     assert!(killed.success(), "there was a session to end");
     let report = s.node.ok(&["host", "check", "box"]);
     assert!(!report.contains("FAIL"), "{report}");
+}
+
+/// A host with its own `$HOME` (with a git identity) and its own tmux
+/// server, so tests never touch the real home or a real tmux.
+fn isolated_host() -> (Setup, tempfile::TempDir) {
+    let home_dir = tempfile::tempdir().unwrap();
+    let host_home = home_dir.path();
+    std::fs::write(
+        host_home.join(".gitconfig"),
+        "[user]\n\tname = Host User\n\temail = host@example.com\n",
+    )
+    .unwrap();
+    let tmux = host_home.join("tmux");
+    std::fs::create_dir_all(&tmux).unwrap();
+    let extra = format!(
+        "SetEnv HOME={} TMUX_TMPDIR={}\n",
+        host_home.display(),
+        tmux.display()
+    );
+    let s = setup_with(&extra, None);
+    s.node.ok(&["host", "add", "box", "--accept-new"]);
+    (s, home_dir)
+}
+
+#[test]
+fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection() {
+    let (s, home_dir) = isolated_host();
+    let host_home = home_dir.path();
+    let out = s.node.ok(&[
+        "new",
+        "far",
+        "--on",
+        "ssh:box",
+        "--agent",
+        "test",
+        "--prompt",
+        "write far.txt on-the-host; commit far",
+    ]);
+    assert!(out.contains("created workspace far"), "{out}");
+    s.node.wait_logs("far", "committed");
+    let on_host = host_home.join(".roam/worktrees/far/far.txt");
+    assert_eq!(std::fs::read_to_string(&on_host).unwrap(), "on-the-host\n");
+    assert!(!s.node.worktree("far").exists(), "nothing made locally");
+    wait_until("ls reads git on the host", || {
+        let ws = s.node.workspace("far");
+        ws["badge"] == "ssh:box" && ws["ahead"] == 1 && ws["problem"].is_null()
+    });
+
+    s.node.ok(&["send", "far", "echo typed-from-here"]);
+    s.node.wait_logs("far", "typed-from-here");
+    let mut viewer = PtyClient::spawn(&s.node, &["attach", "far"], 30, 100);
+    viewer.wait_for("typed-from-here");
+    viewer.type_bytes(b"echo typed-in-attach\r");
+    viewer.wait_for("typed-in-attach\r\n");
+    viewer.type_bytes(&[0x1d]);
+    assert!(viewer.wait_exit());
+
+    // The link drops (laptop lid closed): the agent keeps running on the host.
+    let killed = std::process::Command::new("pkill")
+        .args(["-P", &s.sshd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    s.node.wait_logs("far", "reconnected to ssh:box");
+    s.node.ok(&["send", "far", "recall"]);
+    s.node.wait_logs("far", "history: write far.txt on-the-host; commit far | echo typed-from-here | echo typed-in-attach");
+
+    // rm refuses the agent's unsaved work on the host, --force keeps it.
+    s.node.ok(&["send", "far", "write wip.txt unsaved"]);
+    s.node.wait_logs("far", "wrote wip.txt");
+    let err = s.node.fails(&["rm", "far"]);
+    assert!(
+        err.contains("uncommitted") && err.contains("ssh:box"),
+        "{err}"
+    );
+    let out = s.node.ok(&["rm", "far", "--force"]);
+    assert!(out.contains("refs/roam/snapshots/far/"), "{out}");
+    assert!(!host_home.join(".roam/worktrees/far").exists());
+    assert!(s.node.ls().is_empty());
+}
+
+#[test]
+fn a_workspace_on_a_host_that_was_not_added_is_refused() {
+    let s = setup();
+    let err = s
+        .node
+        .fails(&["new", "nope", "--on", "ssh:box", "--agent", "test"]);
+    assert!(err.contains("roam host add box"), "{err}");
+    assert!(s.node.ls().is_empty());
 }

@@ -69,6 +69,26 @@ pub struct SshStream {
     _alive: oneshot::Sender<()>,
 }
 
+/// Resizes the remote terminal of an [`SshStream`].
+#[derive(Clone)]
+pub struct Resizer {
+    host: String,
+    control: Arc<ChannelWriteHalf<Msg>>,
+}
+
+impl Resizer {
+    pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), SshError> {
+        self.control
+            .window_change(u32::from(cols), u32::from(rows), 0, 0)
+            .await
+            .map_err(|_| SshError::ConnectionLost {
+                host: self.host.clone(),
+                during: "resizing a terminal".to_owned(),
+                retryable: false,
+            })
+    }
+}
+
 impl std::fmt::Debug for SshStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SshStream")
@@ -101,14 +121,16 @@ impl SshStream {
 
     /// Tells the remote PTY its new size (ignored by a command without one).
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), SshError> {
-        self.control
-            .window_change(u32::from(cols), u32::from(rows), 0, 0)
-            .await
-            .map_err(|_| SshError::ConnectionLost {
-                host: self.host.clone(),
-                during: "resizing a terminal".to_owned(),
-                retryable: false,
-            })
+        self.resizer().resize(cols, rows).await
+    }
+
+    /// A handle that resizes this stream's terminal from anywhere (the
+    /// stream itself is not `Sync`, so a task reading it cannot lend it).
+    pub fn resizer(&self) -> Resizer {
+        Resizer {
+            host: self.host.clone(),
+            control: self.control.clone(),
+        }
     }
 
     /// Waits until the command has ended and the channel closed. Output not

@@ -22,6 +22,7 @@ fn record(name: &str) -> WorkspaceRecord {
             session: Some("s".into()),
             exited: None,
         }],
+        host: Some("box".into()),
     }
 }
 

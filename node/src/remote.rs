@@ -1,0 +1,520 @@
+//! Workspaces on SSH hosts: the repository, the worktree, and the agents'
+//! terminals, all over the host's one pooled connection, with nothing of
+//! Roam installed there.
+//!
+//! - The repository goes with git's own negotiation, so only missing
+//!   objects travel: a local `git push` whose transport (`ext::`) is
+//!   `roam host pipe`, which this node relays onto an exec channel running
+//!   `git-receive-pack` into a bare repo under `~/.roam/repos/` on the host.
+//! - Agents run in tmux sessions on the host, so they outlive the
+//!   connection (a closed laptop lid). A terminal here is a PTY channel
+//!   running `tmux attach`; when it drops, the agent's terminal reconnects
+//!   and tmux repaints. The agent's exit code is written to a file on the
+//!   host, since tmux forgets it.
+
+use std::time::Duration;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use roam_actors::model::WorkspaceRecord;
+use roam_actors::persist::BoxFuture;
+use roam_actors::remote::{RemoteOps, session_name};
+use roam_gitsync::WorktreeStatus;
+use roam_mesh::ssh::{PtySize, SshPool, SshStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::api::{Down, Response, Up};
+use crate::conn;
+use crate::hosts::Hosts;
+
+/// Where Roam keeps things on a host, in shell syntax: `$HOME` is the
+/// host's (which may differ from the login directory).
+pub const HOST_DIR: &str = "\"$HOME\"/.roam";
+
+/// A single-quoted POSIX shell word.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Relays raw bytes between `local` and `command` run on the host (the
+/// transport under `git push`). Ends when both sides have closed.
+pub async fn pipe<S>(pool: &SshPool, alias: &str, command: &str, mut local: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let opened = async { pool.get(alias).await?.open_exec(command).await };
+    match opened.await {
+        Ok(mut remote) => {
+            if conn::send(&mut local, &Response::Streaming).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
+            }
+        }
+        Err(e) => {
+            let _ = conn::send(
+                &mut local,
+                &Response::Error {
+                    message: e.to_string(),
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// What the agent's terminal on this node asks for: a tmux session on the
+/// host running `argv` in `cwd`, created if it is not there yet.
+pub struct TmuxSpec {
+    pub alias: String,
+    pub session: String,
+    pub cwd: String,
+    pub argv: Vec<String>,
+    pub rows: u16,
+    pub cols: u16,
+    /// Start the agent if the session is missing; otherwise a missing
+    /// session means the agent ended while nobody watched.
+    pub create: bool,
+}
+
+/// Where the agent's exit code is written (shell syntax).
+fn exit_file(session: &str) -> String {
+    format!("{HOST_DIR}/exit/{session}")
+}
+
+/// Creates the session unless it exists. The agent runs under `sh -c`,
+/// which writes its exit code to a file when it ends (tmux itself forgets
+/// it); tmux runs a multi-word command directly, so no shell re-parses the
+/// agent's arguments.
+fn ensure_session_script(spec: &TmuxSpec) -> String {
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let s = quote(&spec.session);
+    let exit = exit_file(&spec.session);
+    format!(
+        "mkdir -p {HOST_DIR}/exit && \
+         if ! tmux has-session -t {s} 2>/dev/null; then \
+           rm -f {exit} && \
+           tmux new-session -d -s {s} -x {cols} -y {rows} -c {cwd} sh -c {script} {exit} {argv}; \
+         fi",
+        cols = spec.cols,
+        rows = spec.rows,
+        cwd = quote(&spec.cwd),
+        script = quote(r#""$@"; echo $? > "$0""#),
+    )
+}
+
+/// Serves one agent terminal: makes sure the session runs, attaches, and
+/// moves frames until the viewer leaves, the agent exits (`Down::Exited`
+/// with its code) or the connection drops (`Down::Closed`, so the caller
+/// reconnects).
+pub async fn tmux_attach<R, W>(pool: &SshPool, spec: TmuxSpec, reader: R, writer: &mut W)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    if !spec.create && !session_exists(pool, &spec).await {
+        let last = session_outcome(pool, &spec).await;
+        let _ = conn::send(writer, &Response::Streaming).await;
+        let _ = conn::send(writer, &last).await;
+        return;
+    }
+    let attach = async {
+        pool.exec(&spec.alias, &ensure_session_script(&spec))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|o| match o.status.success() {
+                true => Ok(()),
+                false => Err(format!(
+                    "cannot start the agent on {}: {}",
+                    spec.alias,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )),
+            })?;
+        let size = PtySize {
+            cols: spec.cols,
+            rows: spec.rows,
+        };
+        let command = format!("tmux attach-session -t {}", quote(&spec.session));
+        pool.get(&spec.alias)
+            .await
+            .map_err(|e| e.to_string())?
+            .open_pty(Some(&command), "xterm-256color", size)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let stream = match attach.await {
+        Ok(s) => s,
+        Err(message) => {
+            let _ = conn::send(writer, &Response::Error { message }).await;
+            return;
+        }
+    };
+    if conn::send(writer, &Response::Streaming).await.is_err() {
+        return;
+    }
+    let (up_tx, mut ups) = mpsc::channel::<Up>(64);
+    let read_task = tokio::spawn(async move {
+        let mut reader = reader;
+        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
+            if up_tx.send(up).await.is_err() {
+                break;
+            }
+        }
+    });
+    let ended = relay_terminal(stream, &mut ups, writer).await;
+    read_task.abort();
+    let last = match ended {
+        Ended::Viewer => return,
+        Ended::Remote => session_outcome(pool, &spec).await,
+    };
+    let _ = conn::send(writer, &last).await;
+}
+
+enum Ended {
+    /// The viewer (this node's terminal) left.
+    Viewer,
+    /// The channel closed: the session ended, or the connection dropped.
+    Remote,
+}
+
+async fn relay_terminal<W: AsyncWrite + Unpin>(
+    mut stream: SshStream,
+    ups: &mut mpsc::Receiver<Up>,
+    writer: &mut W,
+) -> Ended {
+    let resizer = stream.resizer();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return Ended::Remote,
+                Ok(n) => {
+                    if conn::send(writer, &Down::Output(buf[..n].to_vec())).await.is_err() {
+                        return Ended::Viewer;
+                    }
+                }
+            },
+            up = ups.recv() => match up {
+                Some(Up::Input(bytes)) => {
+                    if stream.write_all(&bytes).await.is_err() {
+                        return Ended::Remote;
+                    }
+                }
+                Some(Up::Resize { rows, cols }) => {
+                    let _ = resizer.resize(cols, rows).await;
+                }
+                Some(Up::Detach) | None => return Ended::Viewer,
+            },
+        }
+    }
+}
+
+async fn session_exists(pool: &SshPool, spec: &TmuxSpec) -> bool {
+    let probe = format!(
+        "tmux has-session -t {} 2>/dev/null && echo yes",
+        quote(&spec.session)
+    );
+    // Unknown (host unreachable) counts as existing: the caller then fails
+    // to attach and retries, rather than declaring the agent dead.
+    match pool.exec(&spec.alias, &probe).await {
+        Ok(out) => out.stdout_text().trim() == "yes",
+        Err(_) => true,
+    }
+}
+
+/// After the attach ended: the agent's exit code if its session is gone,
+/// else the connection was lost.
+async fn session_outcome(pool: &SshPool, spec: &TmuxSpec) -> Down {
+    // The session ends a moment after the code is written; wait for it.
+    let probe = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do \
+           if ! tmux has-session -t {s} 2>/dev/null; then cat {exit} 2>/dev/null || echo gone; exit 0; fi; \
+           sleep 0.2; \
+         done; echo alive",
+        s = quote(&spec.session),
+        exit = exit_file(&spec.session),
+    );
+    let answer =
+        tokio::time::timeout(Duration::from_secs(10), pool.exec(&spec.alias, &probe)).await;
+    match answer {
+        Ok(Ok(out)) => match out.stdout_text().trim() {
+            "alive" => Down::Closed {
+                reason: "connection to the host lost".into(),
+            },
+            "gone" => Down::Exited { code: -1 },
+            code => Down::Exited {
+                code: code.parse().unwrap_or(-1),
+            },
+        },
+        _ => Down::Closed {
+            reason: "connection to the host lost".into(),
+        },
+    }
+}
+
+/// What the actors need of SSH hosts, done over this node's pool.
+pub struct HostOps {
+    pub hosts: Arc<Hosts>,
+    /// `ROAM_HOME` for the `roam host pipe` under `git push`.
+    pub data_dir: PathBuf,
+    pub roam_exe: PathBuf,
+}
+
+impl HostOps {
+    async fn run(&self, host: &str, script: &str) -> Result<String, String> {
+        let out = self
+            .hosts
+            .pool()
+            .exec(host, script)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("failed");
+            return Err(format!("on ssh:{host}: {line}"));
+        }
+        Ok(out.stdout_text())
+    }
+
+    /// `git push` of `refspec` from `repo` into the host's bare repository,
+    /// through `roam host pipe` (so over the pooled connection; git's own
+    /// negotiation sends only what the host lacks).
+    async fn push(
+        &self,
+        host: &str,
+        repo: &Path,
+        repo_dir: &str,
+        refspec: &str,
+    ) -> Result<(), String> {
+        // `ext::` splits on spaces; `% ` is a literal space.
+        let exe = self
+            .roam_exe
+            .to_string_lossy()
+            .replace('%', "%%")
+            .replace(' ', "% ");
+        let url = format!("ext::{exe} host pipe {host} %S {repo_dir}");
+        let mut cmd = std::process::Command::new("git");
+        cmd.arg("-C")
+            .arg(repo)
+            .args([
+                "-c",
+                "protocol.ext.allow=always",
+                "push",
+                "--quiet",
+                &url,
+                refspec,
+            ])
+            .env("ROAM_HOME", &self.data_dir)
+            .env("ROAM_NO_AUTOSTART", "1")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("failed");
+            return Err(format!("cannot send the repository to ssh:{host}: {line}"));
+        }
+        Ok(())
+    }
+}
+
+impl RemoteOps for HostOps {
+    fn create_worktree<'a>(
+        &'a self,
+        host: &'a str,
+        repo: &'a Path,
+        name: &'a str,
+        base_oid: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            self.hosts.require(host)?;
+            let key = {
+                let (repo, oid) = (repo.to_path_buf(), base_oid.to_string());
+                tokio::task::spawn_blocking(move || roam_gitsync::RepoId::of(&repo, &oid))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?
+                    .key
+            };
+            let repo_dir = format!("{HOST_DIR}/repos/{key}.git");
+            let worktree = format!("{HOST_DIR}/worktrees/{name}");
+            // Prints the repository's absolute path: git's transport gets it
+            // as a plain argument, with no shell to expand `$HOME`.
+            let absolute_repo = self
+                .run(
+                    host,
+                    &format!(
+                        "mkdir -p {HOST_DIR}/repos {HOST_DIR}/worktrees && \
+                         if [ -e {worktree} ]; then echo \"a worktree for {name} is already on the host\" >&2; exit 1; fi && \
+                         (test -d {repo_dir} || git init --bare -q {repo_dir}) && cd {repo_dir} && pwd"
+                    ),
+                )
+                .await?;
+            self.push(
+                host,
+                repo,
+                absolute_repo.trim(),
+                &format!("+{base_oid}:refs/roam/base/{name}"),
+            )
+            .await?;
+            let path = self
+                .run(
+                    host,
+                    &format!(
+                        "git -C {repo_dir} worktree add -q -b roam/{name} {worktree} refs/roam/base/{name} && cd {worktree} && pwd"
+                    ),
+                )
+                .await?;
+            Ok(path.trim().to_string())
+        })
+    }
+
+    fn status<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+    ) -> BoxFuture<'a, Result<WorktreeStatus, String>> {
+        Box::pin(async move {
+            let script = format!(
+                "cd {} 2>/dev/null || {{ echo missing; exit 0; }}; \
+                 git status --porcelain=v1 --untracked-files=all | wc -l; \
+                 git rev-list --left-right --count refs/roam/base/{}...HEAD",
+                quote(&record.path),
+                record.name
+            );
+            let out = self.run(host, &script).await?;
+            let mut lines = out.lines();
+            let first = lines.next().unwrap_or("").trim();
+            if first == "missing" {
+                return Err(format!("worktree {} is missing on ssh:{host}", record.path));
+            }
+            let dirty_files = first.parse().unwrap_or(0);
+            let mut counts = lines
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(|n| n.parse().unwrap_or(0));
+            let behind = counts.next().unwrap_or(0);
+            let ahead = counts.next().unwrap_or(0);
+            Ok(WorktreeStatus {
+                ahead,
+                behind,
+                dirty_files,
+            })
+        })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+        force: bool,
+    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move {
+            let name = &record.name;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let snapshot = format!("refs/roam/snapshots/{name}/{now}");
+            let prefix = session_name(name, "");
+            let script = format!(
+                r#"wt={wt}; common=
+if [ -d "$wt" ]; then
+  cd "$wt" || exit 1
+  dirty=$(git status --porcelain --untracked-files=all | wc -l)
+  unmerged=$(git rev-list refs/roam/base/{name}..HEAD 2>/dev/null | wc -l)
+  if [ "$dirty" -gt 0 ] || [ "$unmerged" -gt 0 ]; then
+    if [ {force} != 1 ]; then echo "unsaved $dirty $unmerged"; exit 0; fi
+    tmp=$(mktemp) && cp "$(git rev-parse --git-path index)" "$tmp" 2>/dev/null
+    GIT_INDEX_FILE=$tmp git add -A && tree=$(GIT_INDEX_FILE=$tmp git write-tree) || exit 1
+    rm -f "$tmp"
+    commit=$(GIT_AUTHOR_NAME=roam GIT_AUTHOR_EMAIL=roam@localhost GIT_COMMITTER_NAME=roam GIT_COMMITTER_EMAIL=roam@localhost       git commit-tree "$tree" -p HEAD -m "roam: snapshot of workspace {name} before rm --force") || exit 1
+    git update-ref {snapshot} "$commit" || exit 1
+    echo "snapshot {snapshot}"
+  fi
+  common=$(cd "$(git rev-parse --git-common-dir)" && pwd)
+  cd
+fi
+for s in $(tmux ls -F '#S' 2>/dev/null); do
+  case "$s" in {prefix}*) tmux kill-session -t "$s" ;; esac
+done
+if [ -n "$common" ]; then
+  git -C "$common" worktree remove --force "$wt" || exit 1
+  git -C "$common" branch -D roam/{name} >/dev/null 2>&1
+  git -C "$common" update-ref -d refs/roam/base/{name} 2>/dev/null
+fi
+echo removed"#,
+                wt = quote(&record.path),
+                force = u8::from(force),
+            );
+            let out = self.run(host, &script).await?;
+            if let Some(rest) = out.lines().find_map(|l| l.strip_prefix("unsaved ")) {
+                let mut n = rest
+                    .split_whitespace()
+                    .map(|v| v.parse::<u32>().unwrap_or(0));
+                let (dirty, unmerged) = (n.next().unwrap_or(0), n.next().unwrap_or(0));
+                let what = match (dirty, unmerged > 0) {
+                    (0, _) => "commits not merged into its base".to_string(),
+                    (n, false) => format!("{n} uncommitted file(s)"),
+                    (n, true) => {
+                        format!("{n} uncommitted file(s) and commits not merged into its base")
+                    }
+                };
+                return Err(format!(
+                    "workspace '{name}' has {what} on ssh:{host}; commit or merge it first, or use --force (a snapshot ref keeps the work)"
+                ));
+            }
+            Ok(out
+                .lines()
+                .find_map(|l| l.strip_prefix("snapshot "))
+                .map(|r| format!("{r} (on ssh:{host})")))
+        })
+    }
+
+    fn end_agent<'a>(&'a self, host: &'a str, session: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let _ = self
+                .run(
+                    host,
+                    &format!("tmux kill-session -t {} 2>/dev/null; true", quote(session)),
+                )
+                .await;
+        })
+    }
+
+    fn has_program<'a>(
+        &'a self,
+        host: &'a str,
+        program: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            self.hosts.require(host)?;
+            let out = self
+                .run(
+                    host,
+                    &format!(
+                        "command -v {} >/dev/null 2>&1 && echo yes; true",
+                        quote(program)
+                    ),
+                )
+                .await?;
+            Ok(out.trim() == "yes")
+        })
+    }
+}
