@@ -195,14 +195,15 @@ impl Hosts {
                 None => "free space unknown (no df)".into(),
             },
         });
+        let tmux = facts.get("tmux").filter(|v| !v.is_empty());
         checks.push(CheckItem {
             name: "tmux".into(),
-            ok: true,
-            detail: match facts.get("tmux") {
-                Some(v) if !v.is_empty() => {
-                    format!("{v}: agents keep running when the connection drops")
-                }
-                _ => "no tmux: agents are detached with setsid instead".into(),
+            // Agents on a host run in tmux so they outlive the connection;
+            // a host without it cannot run them yet.
+            ok: tmux.is_some(),
+            detail: match tmux {
+                Some(v) => format!("{v}: agents keep running when the connection drops"),
+                None => "tmux is not installed; agents on this host need it".into(),
             },
         });
         for p in &self.programs {
