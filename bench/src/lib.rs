@@ -1,5 +1,5 @@
 //! What Roam's benchmarks share (binaries: `roam-bench`, the foundation
-//! benchmark; `gitsync`; `mesh`): isolated roam nodes, processes in PTYs
+//! benchmark; `gitsync`; `mesh`; `ssh`): isolated roam nodes, processes in PTYs
 //! watched for markers, a private OpenSSH server to compare against,
 //! byte-counting relays, bounded waits and commands, and statistics.
 
