@@ -282,48 +282,25 @@ impl NodeActor {
             .call(WorkspaceMsg::Record, Some(CALL_TIMEOUT))
             .await?
             .success_or_internal()?;
-        if let Some(host) = &record.host {
+        let saved = match &record.host {
             // One step on the host: refuse, or snapshot, end the agents, and
             // remove worktree and branch.
-            let saved = self
+            Some(host) => self
                 .rt
                 .remote
                 .remove(host, &record, force)
                 .await
-                .map_err(ActorError::Remote)?;
-            ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
-            state.workspaces.remove(name);
-            self.rt
-                .store
-                .remove(name)
-                .await
-                .map_err(ActorError::Store)?;
-            let _ = std::fs::remove_dir_all(self.rt.scrollback_dir.join(name));
-            return Ok(Removed {
-                snapshot_ref: saved,
-            });
-        }
-        let saved = {
-            let record = record.clone();
-            tokio::task::spawn_blocking(move || save_unsaved_work(&record, force)).await??
+                .map_err(ActorError::Remote)?,
+            None => {
+                let record = record.clone();
+                tokio::task::spawn_blocking(move || save_unsaved_work(&record, force)).await??
+            }
         };
         // From here the work is safe (merged, clean, or in a snapshot ref).
         ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
         state.workspaces.remove(name);
-        let cleanup = {
-            let record = record.clone();
-            tokio::task::spawn_blocking(move || -> Result<(), ActorError> {
-                let repo = Repo::discover(std::path::Path::new(&record.repo))?;
-                repo.remove_worktree(std::path::Path::new(&record.path))?;
-                if repo.branch_exists(&record.branch)? {
-                    repo.delete_branch(&record.branch)?;
-                }
-                Ok(())
-            })
-            .await?
-        };
-        if let Err(e) = cleanup {
-            tracing::warn!(workspace = %name, error = %e, "worktree cleanup incomplete");
+        if record.host.is_none() {
+            self.remove_local_worktree(&record).await;
         }
         self.rt
             .store
@@ -335,6 +312,29 @@ impl NodeActor {
         Ok(Removed {
             snapshot_ref: saved,
         })
+    }
+
+    /// Removes the worktree and its branch; the work is already safe.
+    async fn remove_local_worktree(&self, record: &WorkspaceRecord) {
+        let cleanup = {
+            let record = record.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), ActorError> {
+                let repo = Repo::discover(std::path::Path::new(&record.repo))?;
+                repo.remove_worktree(std::path::Path::new(&record.path))?;
+                if repo.branch_exists(&record.branch)? {
+                    repo.delete_branch(&record.branch)?;
+                }
+                Ok(())
+            })
+            .await
+        };
+        let outcome = match cleanup {
+            Ok(done) => done,
+            Err(join) => Err(ActorError::from(join)),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(workspace = %record.name, error = %e, "worktree cleanup incomplete");
+        }
     }
 }
 

@@ -415,9 +415,19 @@ impl Driver {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                num_established,
+                cause,
+                ..
+            } if num_established > 0 => {
+                tracing::debug!(peer = %peer_id, cause = ?cause, left = num_established, "a connection closed");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
                 num_established: 0,
+                cause,
                 ..
             } => {
+                tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
                 self.status.connected.retain(|(p, _)| *p != peer_id);
                 self.emit(MeshEvent::Disconnected { peer: peer_id });
             }

@@ -193,11 +193,7 @@ impl Peers {
         request: Request,
     ) -> Result<(Response, MeshStream), String> {
         let attempt = async {
-            let mut stream = self
-                .mesh
-                .open(peer, CONTROL_PROTOCOL)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut stream = self.open_stream(peer).await?;
             let envelope = Envelope {
                 version: PROTOCOL_VERSION,
                 forwarded: true,
@@ -215,6 +211,24 @@ impl Peers {
         tokio::time::timeout(PEER_TIMEOUT, attempt)
             .await
             .map_err(|_| "timed out".to_string())?
+    }
+
+    /// Opens a control stream, trying twice: a stream asked for while a
+    /// connection is being replaced (both sides dialled at once, a link
+    /// closing) fails without anything having been sent, so a second try is
+    /// safe where retrying a request would not be.
+    async fn open_stream(&self, peer: PeerId) -> Result<MeshStream, String> {
+        match self.mesh.open(peer, CONTROL_PROTOCOL).await {
+            Ok(s) => Ok(s),
+            Err(first) => {
+                tracing::debug!(peer = %peer, error = %first, "opening a stream failed; trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.mesh
+                    .open(peer, CONTROL_PROTOCOL)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// One request to `peer`, one response.

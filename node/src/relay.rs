@@ -23,6 +23,8 @@ use crate::route;
 
 /// How long the relay keeps trying before it gives the viewer up.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
+/// How long the first connection may keep failing before attach gives up.
+const FIRST_ATTEMPT_FOR: Duration = Duration::from_secs(10);
 /// Keys typed while the owner is unreachable, kept until acknowledged.
 const MAX_UNACKED: usize = 256 * 1024;
 
@@ -109,9 +111,22 @@ impl Relay {
                         }
                     }
                 }
-                Err(Failure::Fatal(message)) | Err(Failure::Retry(message)) if first => {
+                Err(Failure::Fatal(message)) if first => {
                     let _ = conn::send(local, &Response::Error { message }).await;
                     return;
+                }
+                // The first attempt gets a short grace too (a link being
+                // replaced, a peer just paired), then the viewer hears why.
+                Err(Failure::Retry(message))
+                    if first
+                        && lost_at.get_or_insert_with(Instant::now).elapsed()
+                            > FIRST_ATTEMPT_FOR =>
+                {
+                    let _ = conn::send(local, &Response::Error { message }).await;
+                    return;
+                }
+                Err(Failure::Retry(_)) if first => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(Failure::Fatal(reason)) => {
                     let _ = conn::send(local, &Down::Closed { reason }).await;

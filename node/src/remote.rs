@@ -274,13 +274,7 @@ impl HostOps {
             .await
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let line = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("failed");
-            return Err(format!("on ssh:{host}: {line}"));
+            return Err(format!("on ssh:{host}: {}", last_line(&out.stderr)));
         }
         Ok(out.stdout_text())
     }
@@ -321,16 +315,24 @@ impl HostOps {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot run git: {e}"))?;
         if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let line = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("failed");
-            return Err(format!("cannot send the repository to ssh:{host}: {line}"));
+            return Err(format!(
+                "cannot send the repository to ssh:{host}: {}",
+                last_line(&out.stderr)
+            ));
         }
         Ok(())
     }
+}
+
+/// The last non-empty line of a command's stderr: where git and the shell
+/// put the reason.
+fn last_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed")
+        .to_string()
 }
 
 impl RemoteOps for HostOps {

@@ -185,6 +185,11 @@ command = ["roam-no-such-agent-binary"]
 impl Drop for TestNode {
     fn drop(&mut self) {
         let _ = self.command(&["down"]).output();
+        // ROAM_TEST_KEEP=1 keeps data dirs (logs!) of failed runs to read.
+        if std::env::var_os("ROAM_TEST_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!("kept {}", dir.keep().display());
+        }
     }
 }
 
@@ -254,9 +259,15 @@ impl PtyClient {
     }
 
     pub fn wait_for(&self, needle: &str) {
-        wait_until(&format!("'{needle}' on the client terminal"), || {
-            self.text().contains(needle)
-        });
+        let deadline = Instant::now() + WAIT;
+        while !self.text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for '{needle}' on the client terminal, which shows:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn type_bytes(&mut self, bytes: &[u8]) {
