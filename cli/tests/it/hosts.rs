@@ -262,3 +262,50 @@ fn a_workspace_on_a_host_that_was_not_added_is_refused() {
     assert!(err.contains("roam host add box"), "{err}");
     assert!(s.node.ls().is_empty());
 }
+
+/// A small tmpfs, unmounted on drop; `None` (and a printed reason) where
+/// mounting is not allowed.
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(dir: &std::path::Path) -> Option<TinyDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            println!(
+                "skipped: cannot mount a tmpfs: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(TinyDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_host_whose_disk_is_full_is_not_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("full-home");
+    let Some(_disk) = TinyDisk::mount(&home) else {
+        return;
+    };
+    let s = setup_with(&format!("SetEnv HOME={}\n", home.display()), None);
+    let out = s.node.roam(&["host", "add", "box", "--accept-new"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not added") && err.contains("GiB free"),
+        "{err}"
+    );
+    assert!(hosts(&s.node).is_empty());
+}
