@@ -6,7 +6,9 @@
 //! - 50 short commands one after another: roam's pool (one connection,
 //!   dialled once), `ssh box true` (a new connection each time) and `ssh` with
 //!   a ControlMaster (one master, opened by the first command);
-//! - dial cost: a fresh pool's first command vs `ssh box true`, 10 of each.
+//! - dial cost: a fresh pool's first command vs `ssh box true`, 10 of each;
+//! - the time to start a workspace on the host (`roam new --on ssh:box`),
+//!   beside a local `roam new` of the same repository.
 //!
 //! Everything (sshd, the ControlMaster, the temp dir) is stopped and removed
 //! at the end, on errors too.
@@ -17,6 +19,7 @@
 mod openssh;
 mod pooled;
 mod summary;
+mod workspace;
 
 use std::path::{Path, PathBuf};
 
@@ -92,7 +95,14 @@ fn run() -> anyhow::Result<Summary> {
     drop(rt);
     let port = sshd.port;
     drop(sshd);
+
+    eprintln!(
+        "ssh-bench: workspace start on the host x{}",
+        workspace::STARTS
+    );
+    let starts = workspace::measure(root)?;
     Ok(Summary {
+        starts,
         port,
         user: user(),
         roam,
@@ -105,7 +115,7 @@ fn run() -> anyhow::Result<Summary> {
 
 /// A home with `.ssh/config` naming the server as [`ALIAS`], and an empty
 /// `.ssh/known_hosts` (its host key is learnt on first use: accept-new).
-fn write_home(home: &Path, sshd: &Sshd) -> anyhow::Result<()> {
+pub fn write_home(home: &Path, sshd: &Sshd) -> anyhow::Result<()> {
     let dot_ssh = home.join(".ssh");
     std::fs::create_dir_all(&dot_ssh)?;
     let known_hosts = dot_ssh.join("known_hosts");

@@ -9,6 +9,7 @@ use roam_bench::report::{median, ms, ms_list, percentile, profile};
 
 use crate::openssh::Multiplexed;
 use crate::pooled::Pooled;
+use crate::workspace::Starts;
 use crate::{COMMAND, COMMANDS, DIALS};
 
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct Summary {
     pub dial_roam: Vec<Duration>,
     /// `ssh box true` (a new connection), run alternately with `dial_roam`.
     pub dial_ssh: Vec<Duration>,
+    /// `roam new --on ssh:box` and a local `roam new`, alternately.
+    pub starts: Starts,
 }
 
 const PERCENTILES: [(&str, f64); 2] = [("p50", 0.5), ("p90", 0.9)];
@@ -146,6 +149,16 @@ impl Summary {
             "-",
             dial_roam / dial_ssh,
             "-"
+        )?;
+        let (far, near) = (
+            median_ms(&self.starts.on_host),
+            median_ms(&self.starts.local),
+        );
+        writeln!(
+            out,
+            "workspace start        `roam new --on ssh:box` median {far:.0} ms ({}) | local `roam new` median {near:.0} ms | {:.1}x",
+            ms_list(&self.starts.on_host),
+            far / near
         )?;
         Ok(())
     }
