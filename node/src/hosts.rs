@@ -32,6 +32,7 @@ pub struct Hosts {
 /// `key=value` lines. POSIX sh only; no Roam on the host.
 const PROBE: &str = r#"printf 'git=%s\n' "$(git --version 2>/dev/null)"
 printf 'tmux=%s\n' "$(tmux -V 2>/dev/null)"
+for t in setsid script mkfifo tail; do command -v "$t" >/dev/null 2>&1 || printf 'lacks=%s\n' "$t"; done
 printf 'home=%s\n' "$HOME"
 if [ -w "$HOME" ]; then echo writable=yes; else echo writable=no; fi
 printf 'free_kib=%s\n' "$(df -Pk "$HOME" 2>/dev/null | awk 'NR==2 {print $4}')"
@@ -196,14 +197,18 @@ impl Hosts {
             },
         });
         let tmux = facts.get("tmux").filter(|v| !v.is_empty());
+        let lacks = facts.all("lacks");
         checks.push(CheckItem {
             name: "tmux".into(),
-            // Agents on a host run in tmux so they outlive the connection;
-            // a host without it cannot run them yet.
-            ok: tmux.is_some(),
-            detail: match tmux {
-                Some(v) => format!("{v}: agents keep running when the connection drops"),
-                None => "tmux is not installed; agents on this host need it".into(),
+            // Without tmux, agents are detached with standard tools, which
+            // must then be there.
+            ok: tmux.is_some() || lacks.is_empty(),
+            detail: match (tmux, lacks.is_empty()) {
+                (Some(v), _) => format!("{v}: agents keep running when the connection drops"),
+                (None, true) => {
+                    "no tmux: agents are detached with setsid and script instead (fixed terminal size)".into()
+                }
+                (None, false) => format!("no tmux, and no {} to detach agents without it", lacks.join(", ")),
             },
         });
         for p in &self.programs {
@@ -240,10 +245,16 @@ impl Facts {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
+        self.all(key).into_iter().next()
+    }
+
+    /// Every value of a key the probe printed several times.
+    fn all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()
-            .find(|(k, _)| k == key)
+            .filter(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`client`]: the CLI's side of the socket.
 //! - [`hosts`]: SSH hosts: records, pooled connections, checklists.
 //! - [`remote`]: workspaces on SSH hosts: repo, worktree, agent terminals.
+//! - [`detached`]: agents on hosts without tmux (setsid, a log, a FIFO).
 //! - [`store`]: workspace records in sled, flushed before acknowledged.
 //! - [`config`], [`paths`], [`proc`]: settings, file layout, process facts.
 
@@ -22,6 +23,7 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod daemon;
+pub mod detached;
 pub mod hosts;
 pub mod paths;
 pub mod peers;

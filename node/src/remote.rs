@@ -117,6 +117,9 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
+    if !has_tmux(pool, &spec.alias).await {
+        return crate::detached::attach(pool, spec, reader, writer).await;
+    }
     if !spec.create && !session_exists(pool, &spec).await {
         let last = session_outcome(pool, &spec).await;
         let _ = conn::send(writer, &Response::Streaming).await;
@@ -211,6 +214,19 @@ async fn relay_terminal<W: AsyncWrite + Unpin>(
                 Some(Up::Detach) | None => return Ended::Viewer,
             },
         }
+    }
+}
+
+/// Whether the host runs tmux (else agents are detached with setsid).
+/// Unknown (host unreachable) counts as yes: attaching then fails and the
+/// agent's terminal retries.
+async fn has_tmux(pool: &SshPool, alias: &str) -> bool {
+    match pool
+        .exec(alias, "tmux -V >/dev/null 2>&1 && echo yes")
+        .await
+    {
+        Ok(out) => out.stdout_text().trim() == "yes",
+        Err(_) => true,
     }
 }
 
@@ -456,6 +472,7 @@ fi
 for s in $(tmux ls -F '#S' 2>/dev/null); do
   case "$s" in {prefix}*) tmux kill-session -t "$s" ;; esac
 done
+{end_detached}
 if [ -n "$common" ]; then
   git -C "$common" worktree remove --force "$wt" || exit 1
   git -C "$common" branch -D roam/{name} >/dev/null 2>&1
@@ -464,6 +481,7 @@ fi
 echo removed"#,
                 wt = quote(&record.path),
                 force = u8::from(force),
+                end_detached = crate::detached::end_script(&format!("{prefix}*")),
             );
             let out = self.run(host, &script).await?;
             if let Some(rest) = out.lines().find_map(|l| l.strip_prefix("unsaved ")) {
@@ -491,12 +509,12 @@ echo removed"#,
 
     fn end_agent<'a>(&'a self, host: &'a str, session: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let _ = self
-                .run(
-                    host,
-                    &format!("tmux kill-session -t {} 2>/dev/null; true", quote(session)),
-                )
-                .await;
+            let script = format!(
+                "tmux kill-session -t {} 2>/dev/null; {}",
+                quote(session),
+                crate::detached::end_script(session)
+            );
+            let _ = self.run(host, &script).await;
         })
     }
 

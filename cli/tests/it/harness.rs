@@ -160,9 +160,18 @@ command = ["roam-no-such-agent-binary"]
     }
 
     pub fn wait_logs(&self, target: &str, needle: &str) {
-        wait_until(&format!("'{needle}' in logs of {target}"), || {
-            self.logs(target).contains(needle)
-        });
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let logs = self.logs(target);
+            if logs.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for '{needle}' in logs of {target}, which are:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn pid(&self) -> i32 {

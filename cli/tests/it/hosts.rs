@@ -177,6 +177,11 @@ fn a_check_after_the_connection_dropped_reconnects() {
 /// A host with its own `$HOME` (with a git identity) and its own tmux
 /// server, so tests never touch the real home or a real tmux.
 fn isolated_host() -> (Setup, tempfile::TempDir) {
+    isolated_host_with("")
+}
+
+/// `isolated_host`, with more `SetEnv` words for the host's sessions.
+fn isolated_host_with(more_env: &str) -> (Setup, tempfile::TempDir) {
     let home_dir = tempfile::tempdir().unwrap();
     let host_home = home_dir.path();
     std::fs::write(
@@ -187,7 +192,7 @@ fn isolated_host() -> (Setup, tempfile::TempDir) {
     let tmux = host_home.join("tmux");
     std::fs::create_dir_all(&tmux).unwrap();
     let extra = format!(
-        "SetEnv HOME={} TMUX_TMPDIR={}\n",
+        "SetEnv HOME={} TMUX_TMPDIR={} {more_env}\n",
         host_home.display(),
         tmux.display()
     );
@@ -308,4 +313,68 @@ fn a_host_whose_disk_is_full_is_not_added() {
         "{err}"
     );
     assert!(hosts(&s.node).is_empty());
+}
+
+#[test]
+fn on_a_host_without_tmux_the_agent_is_detached_with_setsid_and_outlives_the_connection() {
+    // A PATH whose tmux does not work: the host "has no tmux".
+    let fake = tempfile::tempdir().unwrap();
+    let fake_tmux = fake.path().join("tmux");
+    std::fs::write(&fake_tmux, "#!/bin/sh\nexit 127\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake_tmux)
+        .status()
+        .unwrap();
+    let path = format!(
+        "PATH={}:/usr/local/bin:/usr/bin:/bin",
+        fake.path().display()
+    );
+    let (s, home_dir) = isolated_host_with(&path);
+    let report = s.node.ok(&["host", "check", "box"]);
+    assert!(
+        report.contains("no tmux: agents are detached with setsid"),
+        "{report}"
+    );
+
+    s.node.ok(&[
+        "new",
+        "plain",
+        "--on",
+        "ssh:box",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo started-detached",
+    ]);
+    s.node.wait_logs("plain", "started-detached");
+    s.node.ok(&["send", "plain", "write d.txt detached-write"]);
+    s.node.wait_logs("plain", "wrote d.txt");
+    let written = home_dir.path().join(".roam/worktrees/plain/d.txt");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        "detached-write\n"
+    );
+
+    let killed = std::process::Command::new("pkill")
+        .args(["-P", &s.sshd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    s.node.wait_logs("plain", "reconnected to ssh:box");
+    s.node.ok(&["send", "plain", "recall"]);
+    s.node.wait_logs(
+        "plain",
+        "history: echo started-detached | write d.txt detached-write",
+    );
+
+    s.node.ok(&["stop", "plain"]);
+    wait_until("stopped", || s.node.agent_state("plain", 0) == "stopped");
+    let run = home_dir.path().join(".roam/run");
+    wait_until("the detached agent ended on the host", || {
+        std::fs::read_dir(&run)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+    });
+    s.node.ok(&["rm", "plain", "--force"]);
 }

@@ -1,0 +1,181 @@
+//! Agents on hosts without tmux: detached with standard tools instead.
+//!
+//! The agent runs under `setsid` (so it outlives the connection) inside
+//! `script`, which gives it a terminal and appends everything it prints to
+//! a log; a FIFO carries its input. Compared with tmux: the terminal size
+//! is fixed at start (no resize), and a viewer that reconnects gets the
+//! last 64 KiB of the log replayed rather than the screen repainted.
+//! Everything lives in `~/.roam/run/SESSION/` on the host: `pid`, `in`,
+//! `out`, and `exit` (the agent's exit code, once it ended).
+
+use roam_mesh::ssh::SshPool;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::api::{Down, Response, Up};
+use crate::conn;
+use crate::remote::{HOST_DIR, TmuxSpec, quote};
+
+/// How much of the log a (re)attaching viewer is shown first.
+const REPLAY_BYTES: u32 = 64 * 1024;
+
+fn run_dir(session: &str) -> String {
+    format!("{HOST_DIR}/run/{session}")
+}
+
+/// Starts the agent unless it runs; a dead one's directory is replaced.
+fn ensure_script(spec: &TmuxSpec) -> String {
+    let command = spec
+        .argv
+        .iter()
+        .map(|a| quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let d = run_dir(&spec.session);
+    // The shell opens the FIFO read-write, so the agent never sees the end
+    // of its input when a writer (a viewer) goes away.
+    let inner =
+        r#"exec 3<>"$0/in"; script -qfec "$1" /dev/null <&3 >>"$0/out" 2>&1; echo $? > "$0/exit""#;
+    // One step a line: `a && b &` would put the whole chain in the
+    // background, racing the pid file.
+    format!(
+        "d={d}\n\
+         if [ -f \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then exit 0; fi\n\
+         rm -rf \"$d\" && mkdir -p \"$d\" && mkfifo \"$d/in\" && : > \"$d/out\" || exit 1\n\
+         cd {cwd} || exit 1\n\
+         COLUMNS={cols} LINES={rows} setsid sh -c {inner} \"$d\" {command} </dev/null >/dev/null 2>&1 &\n\
+         echo $! > \"$d/pid\"\n",
+        cwd = quote(&spec.cwd),
+        cols = spec.cols,
+        rows = spec.rows,
+        inner = quote(inner),
+        command = quote(&command),
+    )
+}
+
+/// `running`, `exit CODE`, or `gone`.
+async fn state(pool: &SshPool, spec: &TmuxSpec) -> Option<String> {
+    let d = run_dir(&spec.session);
+    let probe = format!(
+        "d={d}; if [ -f \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then echo running; \
+         elif [ -f \"$d/exit\" ]; then echo \"exit $(cat \"$d/exit\")\"; else echo gone; fi"
+    );
+    let out = pool.exec(&spec.alias, &probe).await.ok()?;
+    Some(out.stdout_text().trim().to_string())
+}
+
+fn outcome(state: Option<String>) -> Down {
+    match state.as_deref() {
+        Some("running") | None => Down::Closed {
+            reason: "connection to the host lost".into(),
+        },
+        Some(s) => Down::Exited {
+            code: s
+                .strip_prefix("exit ")
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(-1),
+        },
+    }
+}
+
+/// Like `remote::tmux_attach`, for a host without tmux.
+pub async fn attach<R, W>(pool: &SshPool, spec: TmuxSpec, reader: R, writer: &mut W)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let d = run_dir(&spec.session);
+    let opened = async {
+        if spec.create {
+            let out = pool
+                .exec(&spec.alias, &ensure_script(&spec))
+                .await
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!(
+                    "cannot start the agent on {}: {}",
+                    spec.alias,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        if state(pool, &spec).await.as_deref() != Some("running") {
+            return Ok(None);
+        }
+        let conn = pool.get(&spec.alias).await.map_err(|e| e.to_string())?;
+        let output = conn
+            .open_exec(&format!(
+                "d={d}; exec tail -c {REPLAY_BYTES} -f --pid=\"$(cat \"$d/pid\")\" \"$d/out\""
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        let input = conn
+            .open_exec(&format!("exec cat > {d}/in"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some((output, input)))
+    };
+    let (mut output, mut input) = match opened.await {
+        Ok(Some(streams)) => streams,
+        Ok(None) => {
+            let last = outcome(state(pool, &spec).await);
+            let _ = conn::send(writer, &Response::Streaming).await;
+            let _ = conn::send(writer, &last).await;
+            return;
+        }
+        Err(message) => {
+            let _ = conn::send(writer, &Response::Error { message }).await;
+            return;
+        }
+    };
+    if conn::send(writer, &Response::Streaming).await.is_err() {
+        return;
+    }
+    let (up_tx, mut ups) = mpsc::channel::<Up>(64);
+    let read_task = tokio::spawn(async move {
+        let mut reader = reader;
+        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
+            if up_tx.send(up).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let viewer_left = loop {
+        tokio::select! {
+            read = output.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break false,
+                Ok(n) => {
+                    if conn::send(writer, &Down::Output(buf[..n].to_vec())).await.is_err() {
+                        break true;
+                    }
+                }
+            },
+            up = ups.recv() => match up {
+                Some(Up::Input(bytes)) => {
+                    if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
+                        break false;
+                    }
+                }
+                // The agent's terminal size was fixed when it started.
+                Some(Up::Resize { .. }) => {}
+                Some(Up::Detach) | None => break true,
+            },
+        }
+    };
+    read_task.abort();
+    if !viewer_left {
+        let _ = conn::send(writer, &outcome(state(pool, &spec).await)).await;
+    }
+}
+
+/// Ends the detached agents whose session names match `glob` (their whole
+/// process groups) and forgets them.
+pub fn end_script(glob: &str) -> String {
+    format!(
+        "for d in {HOST_DIR}/run/{glob}; do \
+           [ -f \"$d/pid\" ] && kill -HUP -- -\"$(cat \"$d/pid\")\" 2>/dev/null; \
+           rm -rf \"$d\"; \
+         done; true"
+    )
+}
