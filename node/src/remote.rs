@@ -160,6 +160,14 @@ where
     if conn::send(writer, &Response::Streaming).await.is_err() {
         return;
     }
+    if !spec.create {
+        // Reattaching after a lost link: what scrolled past meanwhile is not
+        // in tmux's repaint, so the recent history comes first.
+        let history = missed_history(pool, &spec).await;
+        if !history.is_empty() && conn::send(writer, &Down::Output(history)).await.is_err() {
+            return;
+        }
+    }
     let (up_tx, mut ups) = mpsc::channel::<Up>(64);
     let read_task = tokio::spawn(async move {
         let mut reader = reader;
@@ -215,6 +223,31 @@ async fn relay_terminal<W: AsyncWrite + Unpin>(
             },
         }
     }
+}
+
+/// Lines of history replayed when reattaching.
+const MISSED_LINES: u32 = 500;
+
+/// The session's recent history (above the visible screen), with colours,
+/// framed by notes, as terminal output.
+async fn missed_history(pool: &SshPool, spec: &TmuxSpec) -> Vec<u8> {
+    let capture = format!(
+        "tmux capture-pane -p -e -J -t {} -S -{MISSED_LINES} -E -1 2>/dev/null",
+        quote(&spec.session)
+    );
+    let Ok(out) = pool.exec(&spec.alias, &capture).await else {
+        return Vec::new();
+    };
+    let text = out.stdout_text();
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let mut bytes =
+        b"\r\n\x1b[7m[roam] output while the connection was lost (recent history):\x1b[0m\r\n"
+            .to_vec();
+    bytes.extend(text.replace('\n', "\r\n").into_bytes());
+    bytes.extend_from_slice(b"\x1b[7m[roam] end of history\x1b[0m\r\n");
+    bytes
 }
 
 /// Whether the host runs tmux (else agents are detached with setsid).

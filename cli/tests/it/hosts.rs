@@ -234,6 +234,9 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
     viewer.type_bytes(&[0x1d]);
     assert!(viewer.wait_exit());
 
+    // More output than a screen, so some of it is history on the host.
+    s.node.ok(&["send", "far", "spam 60 30"]);
+    s.node.wait_logs("far", "line 60 ");
     // The link drops (laptop lid closed): the agent keeps running on the host.
     let killed = std::process::Command::new("pkill")
         .args(["-P", &s.sshd.pid().to_string()])
@@ -241,6 +244,8 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
         .unwrap();
     assert!(killed.success());
     s.node.wait_logs("far", "reconnected to ssh:box");
+    s.node
+        .wait_logs("far", "output while the connection was lost");
     s.node.ok(&["send", "far", "recall"]);
     s.node.wait_logs("far", "history: write far.txt on-the-host; commit far | echo typed-from-here | echo typed-in-attach");
 
