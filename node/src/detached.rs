@@ -172,9 +172,13 @@ where
 /// Ends the detached agents whose session names match `glob` (their whole
 /// process groups) and forgets them.
 pub fn end_script(glob: &str) -> String {
+    // TERM first (script and the agent may clean up), then KILL whatever
+    // is left of the group.
     format!(
         "for d in {HOST_DIR}/run/{glob}; do \
-           [ -f \"$d/pid\" ] && kill -HUP -- -\"$(cat \"$d/pid\")\" 2>/dev/null; \
+           [ -f \"$d/pid\" ] || continue; \
+           g=\"$(cat \"$d/pid\")\"; \
+           kill -TERM -- -\"$g\" 2>/dev/null; sleep 0.3; kill -KILL -- -\"$g\" 2>/dev/null; \
            rm -rf \"$d\"; \
          done; true"
     )

@@ -29,6 +29,9 @@ use crate::api::{Down, Response, Up};
 use crate::conn;
 use crate::hosts::Hosts;
 
+/// How long `roam ls` waits for git status on a host.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Where Roam keeps things on a host, in shell syntax: `$HOME` is the
 /// host's (which may differ from the login directory).
 pub const HOST_DIR: &str = "\"$HOME\"/.roam";
@@ -448,7 +451,15 @@ impl RemoteOps for HostOps {
                 quote(&record.path),
                 record.name
             );
-            let out = self.run(host, &script).await?;
+            // A listing must not hang on one unreachable host.
+            let out = tokio::time::timeout(STATUS_TIMEOUT, self.run(host, &script))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "ssh:{host} did not answer within {}s",
+                        STATUS_TIMEOUT.as_secs()
+                    )
+                })??;
             let mut lines = out.lines();
             let first = lines.next().unwrap_or("").trim();
             if first == "missing" {

@@ -176,13 +176,41 @@ fn a_check_after_the_connection_dropped_reconnects() {
 
 /// A host with its own `$HOME` (with a git identity) and its own tmux
 /// server, so tests never touch the real home or a real tmux.
-fn isolated_host() -> (Setup, tempfile::TempDir) {
+fn isolated_host() -> (Setup, HostHome) {
     isolated_host_with("")
 }
 
+/// The host's home; dropping it ends what the host still runs there (its
+/// tmux server, detached agents), whatever state a test ends in.
+struct HostHome(tempfile::TempDir);
+
+impl HostHome {
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for HostHome {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .env("TMUX_TMPDIR", self.path().join("tmux"))
+            .arg("kill-server")
+            .output();
+        let run = self.path().join(".roam/run");
+        for entry in std::fs::read_dir(run).into_iter().flatten().flatten() {
+            if let Ok(pid) = std::fs::read_to_string(entry.path().join("pid")) {
+                let group = format!("-{}", pid.trim());
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &group])
+                    .output();
+            }
+        }
+    }
+}
+
 /// `isolated_host`, with more `SetEnv` words for the host's sessions.
-fn isolated_host_with(more_env: &str) -> (Setup, tempfile::TempDir) {
-    let home_dir = tempfile::tempdir().unwrap();
+fn isolated_host_with(more_env: &str) -> (Setup, HostHome) {
+    let home_dir = HostHome(tempfile::tempdir().unwrap());
     let host_home = home_dir.path();
     std::fs::write(
         host_home.join(".gitconfig"),
@@ -382,4 +410,35 @@ fn on_a_host_without_tmux_the_agent_is_detached_with_setsid_and_outlives_the_con
             .unwrap_or(true)
     });
     s.node.ok(&["rm", "plain", "--force"]);
+}
+
+#[test]
+fn a_host_that_went_down_shows_its_workspace_with_the_problem() {
+    let (s, _home) = isolated_host();
+    s.node
+        .ok(&["new", "gone", "--on", "ssh:box", "--agent", "test"]);
+    s.node.wait_logs("gone", "> ");
+    // The whole server goes. The listener is frozen first, so no session
+    // for a reconnecting agent is forked while its sessions are ended.
+    let pid = s.sshd.pid().to_string();
+    let signal = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .unwrap();
+    };
+    signal(&["kill", "-STOP", &pid]);
+    signal(&["pkill", "-P", &pid]);
+    signal(&["kill", "-KILL", &pid]);
+    let mut last = serde_json::Value::Null;
+    let shown = (0..100).any(|_| {
+        last = s.node.workspace("gone");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        last["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("127.0.0.1") || p.contains("ssh:box"))
+    });
+    assert!(shown, "{last}");
+    let err = s.node.fails(&["host", "check", "box"]);
+    assert!(err.contains("127.0.0.1"), "{err}");
 }
