@@ -38,6 +38,8 @@ pub struct Gate {
     pairing_peer: Option<PeerId>,
     attempts: VecDeque<Instant>,
     close: VecDeque<PeerId>,
+    /// The node is stopping: nobody new gets in.
+    closed: bool,
     waker: Option<Waker>,
 }
 
@@ -93,7 +95,15 @@ impl Gate {
         self.pairing_until.is_some_and(|t| Instant::now() < t)
     }
 
+    /// Refuses every new connection from now on (the node is stopping).
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
     fn enforce(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
+        if self.closed {
+            return Err(ConnectionDenied::new(NotOnRoster { peer: *peer }));
+        }
         if self.members.contains(peer) {
             return Ok(());
         }

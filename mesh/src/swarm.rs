@@ -105,6 +105,8 @@ enum Command {
     Expel(PeerId),
     OpenPairing(Duration),
     ClosePairing,
+    /// Closes every connection (the node is stopping).
+    DisconnectAll,
     Status(oneshot::Sender<MeshStatus>),
 }
 
@@ -296,6 +298,15 @@ impl Mesh {
         self.send(Command::ClosePairing).await
     }
 
+    /// Says goodbye to every peer, so they see this node offline at once
+    /// instead of after their idle timeout. Waits briefly for the close to
+    /// go out.
+    pub async fn shutdown(&self) {
+        if self.send(Command::DisconnectAll).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     pub async fn status(&self) -> Result<MeshStatus, MeshError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Status(reply)).await?;
@@ -375,6 +386,16 @@ impl Driver {
                 self.swarm.behaviour_mut().gate.expel(peer);
                 self.redial.remove(&peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::DisconnectAll => {
+                // Closed first: a peer redialling now must not get a link
+                // that dies unannounced when the process exits.
+                self.swarm.behaviour_mut().gate.close();
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                self.redial.clear();
+                for peer in peers {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
             }
             Command::OpenPairing(window) => self.swarm.behaviour_mut().gate.open_pairing(window),
             Command::ClosePairing => self.swarm.behaviour_mut().gate.close_pairing(),

@@ -381,13 +381,7 @@ pub async fn status(shared: &Shared) -> Result<NodeStatus, String> {
         .flat_map(|w| &w.agents)
         .filter(|a| !matches!(a.status, AgentStatus::Exited { .. } | AgentStatus::Stopped))
         .count();
-    let listen = shared
-        .peers
-        .mesh
-        .status()
-        .await
-        .map(|s| s.listen.iter().map(|a| a.to_string()).collect())
-        .unwrap_or_default();
+    let listen = shared.peers.listen_addrs().await;
     Ok(NodeStatus {
         name: shared.name.clone(),
         peer_id: shared.peers.mesh.local_peer_id().to_string(),

@@ -154,6 +154,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         }
     }
     tracing::info!(node = %name, "node stopping");
+    peers.mesh.shutdown().await;
     drop(listener);
     let _ = std::fs::remove_file(&socket);
     // Stopping the root stops the tree bottom-up: every terminal saves its

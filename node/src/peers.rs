@@ -107,7 +107,15 @@ impl Peers {
                             d.drain(..over);
                         }
                     }
-                    MeshEvent::Connected { .. } | MeshEvent::Listening { .. } => {}
+                    // Whoever (re)connects hears what we know of the roster,
+                    // so a node that was away catches up.
+                    MeshEvent::Connected { peer, .. } => {
+                        if peers.mesh.is_member(&peer) {
+                            let p = peers.clone();
+                            tokio::spawn(async move { p.sync_roster_with(peer).await });
+                        }
+                    }
+                    MeshEvent::Listening { .. } => {}
                 }
             }
         });
@@ -192,6 +200,17 @@ impl Peers {
         peer: PeerId,
         request: Request,
     ) -> Result<(Response, MeshStream), String> {
+        // A node that is not connected is offline: the background redial
+        // brings it back. Dialling here would make `roam ls` wait out a QUIC
+        // handshake timeout for every offline node.
+        let connected = self
+            .mesh
+            .status()
+            .await
+            .map(|s| s.connected.iter().any(|(p, _)| *p == peer));
+        if !connected.unwrap_or(false) {
+            return Err("not connected".into());
+        }
         let attempt = async {
             let mut stream = self.open_stream(peer).await?;
             let envelope = Envelope {
@@ -253,9 +272,9 @@ impl Peers {
             .await
             .map_err(|e| e.to_string())?;
         let me = self.mesh.local_peer_id();
-        let status = self.mesh.status().await.map_err(|e| e.to_string())?;
-        let addrs = status
-            .listen
+        let addrs = self
+            .listen_addrs()
+            .await
             .iter()
             .map(|a| format!("{a}/p2p/{me}"))
             .collect();
@@ -486,14 +505,21 @@ impl Peers {
 
     // ---- roster ----
 
-    async fn self_member(&self) -> Member {
-        let me = self.mesh.local_peer_id();
-        let addrs = self
+    /// Where this node listens, QUIC first: the transport to prefer.
+    pub async fn listen_addrs(&self) -> Vec<String> {
+        let mut addrs: Vec<String> = self
             .mesh
             .status()
             .await
             .map(|s| s.listen.iter().map(|a| a.to_string()).collect())
             .unwrap_or_default();
+        addrs.sort_by_key(|a| !a.contains("/quic"));
+        addrs
+    }
+
+    async fn self_member(&self) -> Member {
+        let me = self.mesh.local_peer_id();
+        let addrs = self.listen_addrs().await;
         Member {
             peer: me.to_string(),
             name: self.name.clone(),
@@ -561,6 +587,20 @@ impl Peers {
                 }
                 Ok(_) | Err(_) => tracing::debug!(peer = %peer, "roster not spread to peer"),
             }
+        }
+    }
+
+    /// Exchanges rosters with one member.
+    async fn sync_roster_with(&self, peer: PeerId) {
+        let members: Vec<Member> = self
+            .roster
+            .lock()
+            .map(|r| r.members().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(Response::Roster { members }) =
+            self.call(peer, Request::RosterSync { members }).await
+        {
+            let _ = self.merge_roster(members).await;
         }
     }
 
