@@ -69,17 +69,7 @@ pub fn capture(wt: &Worktree, ref_name: &str, opts: &CaptureOptions) -> Result<S
     let index = git_path(wt, Some("index"))?;
     // Everything below works on a copy: even `write-tree` on the real index
     // would rewrite it (it stores the cache tree), and the user's index is theirs.
-    let temp = TempIndex::new(&git_dir);
-    match std::fs::copy(&index, &temp.path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(GitError::Io {
-                path: index,
-                source,
-            });
-        }
-    }
+    let temp = TempIndex::copy_of(&git_dir, &index)?;
     let index_tree = write_tree(wt, &temp.path)?;
     wt.git()
         .env("GIT_INDEX_FILE", &temp.path)

@@ -29,18 +29,7 @@ impl Worktree {
         );
         // Kept next to the real index so anything git resolves relative to the
         // git dir (e.g. split-index shared files) still works.
-        let temp = TempIndex::new(&git_dir);
-        match std::fs::copy(&index, &temp.path) {
-            Ok(_) => {}
-            // No index yet (nothing ever staged): a missing GIT_INDEX_FILE is an empty index.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(GitError::Io {
-                    path: index,
-                    source,
-                });
-            }
-        }
+        let temp = TempIndex::copy_of(&git_dir, &index)?;
         self.git()
             .env("GIT_INDEX_FILE", &temp.path)
             .args(["add", "-A"])
@@ -116,6 +105,20 @@ pub(crate) struct TempIndex {
 }
 
 impl TempIndex {
+    /// A copy of the index at `index`, in `dir`. No index yet (nothing ever
+    /// staged) gives an empty one: a missing GIT_INDEX_FILE is an empty index.
+    pub(crate) fn copy_of(dir: &Path, index: &Path) -> crate::Result<TempIndex> {
+        let temp = TempIndex::new(dir);
+        match std::fs::copy(index, &temp.path) {
+            Ok(_) => Ok(temp),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(temp),
+            Err(source) => Err(GitError::Io {
+                path: index.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
     pub(crate) fn new(dir: &Path) -> TempIndex {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
