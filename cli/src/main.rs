@@ -337,11 +337,7 @@ async fn host(paths: &Paths, command: HostCommand) -> anyhow::Result<()> {
         HostCommand::Check { host, json } => (Request::HostCheck { alias: host }, json),
         HostCommand::Ls { json } => (Request::HostList, json),
         HostCommand::Pipe { host, command } => {
-            let command = command
-                .iter()
-                .map(|a| roam_node::remote::quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let command = roam_node::remote::quote_argv(&command);
             return host_term::pipe(client, host, command).await;
         }
         HostCommand::Tmux {
@@ -352,7 +348,7 @@ async fn host(paths: &Paths, command: HostCommand) -> anyhow::Result<()> {
             argv,
         } => {
             let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-            let request = Request::HostTmux {
+            let request = Request::HostTmux(roam_node::api::HostTerminal {
                 alias: host,
                 session,
                 cwd,
@@ -360,7 +356,7 @@ async fn host(paths: &Paths, command: HostCommand) -> anyhow::Result<()> {
                 rows,
                 cols,
                 create,
-            };
+            });
             std::process::exit(host_term::tmux(client, request).await);
         }
         HostCommand::Rm { host } => {

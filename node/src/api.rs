@@ -154,16 +154,22 @@ pub enum Request {
     },
     /// An agent terminal on the host: a tmux session, created if missing,
     /// attached through a PTY channel; then `Up`/`Down` frames.
-    HostTmux {
-        alias: String,
-        session: String,
-        cwd: String,
-        argv: Vec<String>,
-        rows: u16,
-        cols: u16,
-        /// Start the agent if the session is missing (else report its exit).
-        create: bool,
-    },
+    HostTmux(HostTerminal),
+}
+
+/// What the terminal of an agent on a host asks for: its tmux session (or
+/// detached run) on the host, running `argv` in `cwd`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct HostTerminal {
+    pub alias: String,
+    pub session: String,
+    pub cwd: String,
+    pub argv: Vec<String>,
+    pub rows: u16,
+    pub cols: u16,
+    /// Start the agent if it is not running; otherwise a missing session
+    /// means the agent ended while nobody watched (its exit is reported).
+    pub create: bool,
 }
 
 /// One line of a host's checklist.

@@ -104,24 +104,7 @@ where
                 crate::remote::pipe(shared.hosts.pool(), &alias, &command, local).await;
                 return;
             }
-            Request::HostTmux {
-                alias,
-                session,
-                cwd,
-                argv,
-                rows,
-                cols,
-                create,
-            } if origin == Origin::Local => {
-                let spec = crate::remote::TmuxSpec {
-                    alias,
-                    session,
-                    cwd,
-                    argv,
-                    rows,
-                    cols,
-                    create,
-                };
+            Request::HostTmux(spec) if origin == Origin::Local => {
                 crate::remote::tmux_attach(shared.hosts.pool(), spec, reader, &mut writer).await;
                 return;
             }
@@ -187,7 +170,7 @@ async fn handle_peer(shared: &Shared, peer: PeerId, request: Request) -> Result<
         | Request::HostCheck { .. }
         | Request::HostRemove { .. }
         | Request::HostPipe { .. }
-        | Request::HostTmux { .. }
+        | Request::HostTmux(_)
         | Request::PairHello { .. }
         | Request::PairConfirm { .. } => {
             tracing::warn!(peer = %peer, "refused a local-only request from a peer");
@@ -318,7 +301,7 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Strin
         Request::Attach { .. }
         | Request::Logs { .. }
         | Request::HostPipe { .. }
-        | Request::HostTmux { .. } => Err("stream requests are served elsewhere".into()),
+        | Request::HostTmux(_) => Err("stream requests are served elsewhere".into()),
     }
 }
 

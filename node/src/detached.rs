@@ -12,9 +12,9 @@ use roam_mesh::ssh::SshPool;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::api::{Down, Response, Up};
+use crate::api::{Down, HostTerminal, Response, Up};
 use crate::conn;
-use crate::remote::{HOST_DIR, TmuxSpec, quote};
+use crate::remote::{HOST_DIR, quote, quote_argv};
 
 /// How much of the log a (re)attaching viewer is shown first.
 const REPLAY_BYTES: u32 = 64 * 1024;
@@ -24,13 +24,8 @@ fn run_dir(session: &str) -> String {
 }
 
 /// Starts the agent unless it runs; a dead one's directory is replaced.
-fn ensure_script(spec: &TmuxSpec) -> String {
-    let command = spec
-        .argv
-        .iter()
-        .map(|a| quote(a))
-        .collect::<Vec<_>>()
-        .join(" ");
+fn ensure_script(spec: &HostTerminal) -> String {
+    let command = quote_argv(&spec.argv);
     let d = run_dir(&spec.session);
     // The shell opens the FIFO read-write, so the agent never sees the end
     // of its input when a writer (a viewer) goes away.
@@ -54,7 +49,7 @@ fn ensure_script(spec: &TmuxSpec) -> String {
 }
 
 /// `running`, `exit CODE`, or `gone`.
-async fn state(pool: &SshPool, spec: &TmuxSpec) -> Option<String> {
+async fn state(pool: &SshPool, spec: &HostTerminal) -> Option<String> {
     let d = run_dir(&spec.session);
     let probe = format!(
         "d={d}; if [ -f \"$d/pid\" ] && kill -0 \"$(cat \"$d/pid\")\" 2>/dev/null; then echo running; \
@@ -79,7 +74,7 @@ fn outcome(state: Option<String>) -> Down {
 }
 
 /// Like `remote::tmux_attach`, for a host without tmux.
-pub async fn attach<R, W>(pool: &SshPool, spec: TmuxSpec, reader: R, writer: &mut W)
+pub async fn attach<R, W>(pool: &SshPool, spec: HostTerminal, reader: R, writer: &mut W)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,

@@ -25,7 +25,7 @@ use roam_mesh::ssh::{PtySize, SshPool, SshStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::api::{Down, Response, Up};
+use crate::api::{Down, HostTerminal, Response, Up};
 use crate::conn;
 use crate::hosts::Hosts;
 
@@ -39,6 +39,11 @@ pub const HOST_DIR: &str = "\"$HOME\"/.roam";
 /// A single-quoted POSIX shell word.
 pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A command line whose words no shell will split or expand.
+pub fn quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
 /// Relays raw bytes between `local` and `command` run on the host (the
@@ -66,20 +71,6 @@ where
     }
 }
 
-/// What the agent's terminal on this node asks for: a tmux session on the
-/// host running `argv` in `cwd`, created if it is not there yet.
-pub struct TmuxSpec {
-    pub alias: String,
-    pub session: String,
-    pub cwd: String,
-    pub argv: Vec<String>,
-    pub rows: u16,
-    pub cols: u16,
-    /// Start the agent if the session is missing; otherwise a missing
-    /// session means the agent ended while nobody watched.
-    pub create: bool,
-}
-
 /// Where the agent's exit code is written (shell syntax).
 fn exit_file(session: &str) -> String {
     format!("{HOST_DIR}/exit/{session}")
@@ -89,13 +80,8 @@ fn exit_file(session: &str) -> String {
 /// which writes its exit code to a file when it ends (tmux itself forgets
 /// it); tmux runs a multi-word command directly, so no shell re-parses the
 /// agent's arguments.
-fn ensure_session_script(spec: &TmuxSpec) -> String {
-    let argv = spec
-        .argv
-        .iter()
-        .map(|a| quote(a))
-        .collect::<Vec<_>>()
-        .join(" ");
+fn ensure_session_script(spec: &HostTerminal) -> String {
+    let argv = quote_argv(&spec.argv);
     let s = quote(&spec.session);
     let exit = exit_file(&spec.session);
     format!(
@@ -115,7 +101,7 @@ fn ensure_session_script(spec: &TmuxSpec) -> String {
 /// moves frames until the viewer leaves, the agent exits (`Down::Exited`
 /// with its code) or the connection drops (`Down::Closed`, so the caller
 /// reconnects).
-pub async fn tmux_attach<R, W>(pool: &SshPool, spec: TmuxSpec, reader: R, writer: &mut W)
+pub async fn tmux_attach<R, W>(pool: &SshPool, spec: HostTerminal, reader: R, writer: &mut W)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
@@ -233,7 +219,7 @@ const MISSED_LINES: u32 = 500;
 
 /// The session's recent history (above the visible screen), with colours,
 /// framed by notes, as terminal output.
-async fn missed_history(pool: &SshPool, spec: &TmuxSpec) -> Vec<u8> {
+async fn missed_history(pool: &SshPool, spec: &HostTerminal) -> Vec<u8> {
     let capture = format!(
         "tmux capture-pane -p -e -J -t {} -S -{MISSED_LINES} -E -1 2>/dev/null",
         quote(&spec.session)
@@ -266,7 +252,7 @@ async fn has_tmux(pool: &SshPool, alias: &str) -> bool {
     }
 }
 
-async fn session_exists(pool: &SshPool, spec: &TmuxSpec) -> bool {
+async fn session_exists(pool: &SshPool, spec: &HostTerminal) -> bool {
     let probe = format!(
         "tmux has-session -t {} 2>/dev/null && echo yes",
         quote(&spec.session)
@@ -281,7 +267,7 @@ async fn session_exists(pool: &SshPool, spec: &TmuxSpec) -> bool {
 
 /// After the attach ended: the agent's exit code if its session is gone,
 /// else the connection was lost.
-async fn session_outcome(pool: &SshPool, spec: &TmuxSpec) -> Down {
+async fn session_outcome(pool: &SshPool, spec: &HostTerminal) -> Down {
     // The session ends a moment after the code is written; wait for it.
     let probe = format!(
         "for i in 1 2 3 4 5 6 7 8 9 10; do \
