@@ -3,9 +3,6 @@
 //! and output throughput through `roam attach` against a bare PTY, then prints
 //! a table. Everything runs in a temp dir with its own node, removed at the end.
 
-// Printing the results is this binary's job.
-#![allow(clippy::print_stdout)]
-
 mod foundation;
 
 use anyhow::Context;
@@ -27,16 +24,7 @@ const FLOOD: Flood = Flood {
 const FLOOD_RUNS: usize = 5;
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(report) => {
-            print!("{}", report.render());
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("roam-bench: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    roam_bench::report::finish("roam-bench", run().map(|report| report.render()))
 }
 
 fn run() -> anyhow::Result<Report> {

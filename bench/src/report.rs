@@ -49,6 +49,22 @@ pub fn ms_list(samples: &[Duration]) -> String {
         .join(" ")
 }
 
+/// Ends a benchmark: prints its summary, or its error under its name, and
+/// says which in the exit code.
+#[allow(clippy::print_stdout)] // printing the summary is the point
+pub fn finish(name: &str, result: anyhow::Result<String>) -> std::process::ExitCode {
+    match result {
+        Ok(summary) => {
+            print!("{summary}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

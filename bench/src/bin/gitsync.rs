@@ -27,13 +27,8 @@ fn main() -> std::process::ExitCode {
     if let Some(code) = relay::dispatch() {
         return code;
     }
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gitsync-bench: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    // The summary is printed as the run goes.
+    roam_bench::report::finish("gitsync-bench", run().map(|()| String::new()))
 }
 
 /// Copies a crate's source from the local cargo registry into `dir` and

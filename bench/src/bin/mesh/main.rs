@@ -9,9 +9,6 @@
 //! `roam attach` on A itself is measured too, as the baseline without the
 //! network. Everything runs in a temp dir, removed at the end.
 
-// Printing the results is this binary's job.
-#![allow(clippy::print_stdout)]
-
 mod latency;
 mod sessions;
 mod setup;
@@ -36,16 +33,7 @@ const FLOOD: Flood = Flood {
 const FLOOD_RUNS: usize = 3;
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(summary) => {
-            print!("{}", summary.render());
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("mesh-bench: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    roam_bench::report::finish("mesh-bench", run().map(|summary| summary.render()))
 }
 
 fn run() -> anyhow::Result<Summary> {

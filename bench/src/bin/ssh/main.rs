@@ -13,9 +13,6 @@
 //! Everything (sshd, the ControlMaster, the temp dir) is stopped and removed
 //! at the end, on errors too.
 
-// Printing the results is this binary's job.
-#![allow(clippy::print_stdout)]
-
 mod openssh;
 mod pooled;
 mod summary;
@@ -39,16 +36,7 @@ pub const COMMANDS: usize = 50;
 pub const DIALS: usize = 10;
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(summary) => {
-            print!("{}", summary.render());
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ssh-bench: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    roam_bench::report::finish("ssh-bench", run().map(|summary| summary.render()))
 }
 
 fn run() -> anyhow::Result<Summary> {
