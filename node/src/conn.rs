@@ -26,3 +26,39 @@ pub async fn send<T: Encode, W: AsyncWrite + Unpin>(w: &mut W, value: &T) -> Res
     roam_mesh::write_frame(w, &bytes).await?;
     Ok(())
 }
+
+/// Frames read on a task of their own and handed over a channel. Reading a
+/// frame is not cancel-safe, so it must never race in `select!`; receiving
+/// from this is. It ends when the stream ends or sends garbage, and the
+/// task stops when this is dropped.
+pub struct FrameReader<T> {
+    frames: tokio::sync::mpsc::Receiver<T>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<T: Decode<()> + Send + 'static> FrameReader<T> {
+    pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(
+        mut reader: R,
+        depth: usize,
+    ) -> FrameReader<T> {
+        let (tx, frames) = tokio::sync::mpsc::channel(depth);
+        let task = tokio::spawn(async move {
+            while let Ok(Some(frame)) = recv::<T, _>(&mut reader).await {
+                if tx.send(frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        FrameReader { frames, task }
+    }
+
+    pub async fn recv(&mut self) -> Option<T> {
+        self.frames.recv().await
+    }
+}
+
+impl<T> Drop for FrameReader<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -10,7 +10,6 @@
 
 use roam_mesh::ssh::SshPool;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::api::{Down, HostTerminal, Response, Up};
 use crate::conn;
@@ -126,15 +125,7 @@ where
     if conn::send(writer, &Response::Streaming).await.is_err() {
         return;
     }
-    let (up_tx, mut ups) = mpsc::channel::<Up>(64);
-    let read_task = tokio::spawn(async move {
-        let mut reader = reader;
-        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
-            if up_tx.send(up).await.is_err() {
-                break;
-            }
-        }
-    });
+    let mut ups = conn::FrameReader::<Up>::spawn(reader, 64);
     let mut buf = vec![0u8; 64 * 1024];
     let viewer_left = loop {
         tokio::select! {
@@ -158,7 +149,7 @@ where
             },
         }
     };
-    read_task.abort();
+    drop(ups);
     if !viewer_left {
         let _ = conn::send(writer, &outcome(state(pool, &spec).await)).await;
     }

@@ -13,7 +13,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
 
 use crate::api::{Down, Request, Response, Resume, Target, Up};
 use crate::conn;
@@ -45,15 +44,7 @@ pub async fn relay_attach<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (up_tx, mut keys) = mpsc::channel::<Up>(256);
-    let local_reader = tokio::spawn(async move {
-        let mut reader = reader;
-        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
-            if up_tx.send(up).await.is_err() {
-                break;
-            }
-        }
-    });
+    let mut keys = conn::FrameReader::<Up>::spawn(reader, 256);
     let mut state = Relay {
         session: std::collections::hash_map::RandomState::new()
             .build_hasher()
@@ -63,7 +54,6 @@ pub async fn relay_attach<S>(
         acked: 0,
     };
     state.run(shared, &target, &mut keys, &mut local).await;
-    local_reader.abort();
 }
 
 struct Relay {
@@ -80,7 +70,7 @@ impl Relay {
         &mut self,
         shared: &Shared,
         target: &Target,
-        keys: &mut mpsc::Receiver<Up>,
+        keys: &mut conn::FrameReader<Up>,
         local: &mut W,
     ) {
         let mut first = true;
@@ -200,30 +190,20 @@ impl Relay {
     async fn pump<W: AsyncWrite + Unpin>(
         &mut self,
         remote: crate::peers::PeerStream,
-        keys: &mut mpsc::Receiver<Up>,
+        keys: &mut conn::FrameReader<Up>,
         local: &mut W,
     ) -> Pump {
-        let (mut remote_read, mut remote_write) = tokio::io::split(remote);
-        let (down_tx, mut downs) = mpsc::channel::<Down>(256);
-        let remote_reader = tokio::spawn(async move {
-            while let Ok(Some(down)) = conn::recv::<Down, _>(&mut remote_read).await {
-                if down_tx.send(down).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let outcome = self
-            .pump_frames(&mut remote_write, &mut downs, keys, local)
-            .await;
-        remote_reader.abort();
-        outcome
+        let (remote_read, mut remote_write) = tokio::io::split(remote);
+        let mut downs = conn::FrameReader::<Down>::spawn(remote_read, 256);
+        self.pump_frames(&mut remote_write, &mut downs, keys, local)
+            .await
     }
 
     async fn pump_frames<R: AsyncWrite + Unpin, W: AsyncWrite + Unpin>(
         &mut self,
         remote: &mut R,
-        downs: &mut mpsc::Receiver<Down>,
-        keys: &mut mpsc::Receiver<Up>,
+        downs: &mut conn::FrameReader<Down>,
+        keys: &mut conn::FrameReader<Up>,
         local: &mut W,
     ) -> Pump {
         if !self.unacked.is_empty() {

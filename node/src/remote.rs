@@ -23,7 +23,6 @@ use roam_actors::remote::{RemoteOps, session_name};
 use roam_gitsync::WorktreeStatus;
 use roam_mesh::ssh::{PtySize, SshPool, SshStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::api::{Down, HostTerminal, Response, Up};
 use crate::conn;
@@ -157,17 +156,9 @@ where
             return;
         }
     }
-    let (up_tx, mut ups) = mpsc::channel::<Up>(64);
-    let read_task = tokio::spawn(async move {
-        let mut reader = reader;
-        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
-            if up_tx.send(up).await.is_err() {
-                break;
-            }
-        }
-    });
+    let mut ups = conn::FrameReader::<Up>::spawn(reader, 64);
     let ended = relay_terminal(stream, &mut ups, writer).await;
-    read_task.abort();
+    drop(ups);
     let last = match ended {
         Ended::Viewer => return,
         Ended::Remote => session_outcome(pool, &spec).await,
@@ -184,7 +175,7 @@ enum Ended {
 
 async fn relay_terminal<W: AsyncWrite + Unpin>(
     mut stream: SshStream,
-    ups: &mut mpsc::Receiver<Up>,
+    ups: &mut conn::FrameReader<Up>,
     writer: &mut W,
 ) -> Ended {
     let resizer = stream.resizer();

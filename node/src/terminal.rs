@@ -111,29 +111,17 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    // Reading a frame is not cancel-safe, so it never races in `select!`:
-    // a task reads whole frames and hands them over a channel.
-    let (up_tx, mut up_rx) = tokio::sync::mpsc::channel::<Up>(64);
-    let read_task = tokio::spawn(async move {
-        let mut reader = reader;
-        while let Ok(Some(up)) = conn::recv::<Up, _>(&mut reader).await {
-            if up_tx.send(up).await.is_err() {
-                break;
-            }
-        }
-    });
+    let mut ups = conn::FrameReader::<Up>::spawn(reader, 64);
     let mut cursor = resume.map(|r| ResumeCursor {
         ledger,
         session: r.session,
         next: r.input_offset,
     });
-    let result = attach_loop(&mut up_rx, writer, &agent, &mut sub, cursor.as_mut()).await;
-    read_task.abort();
-    result
+    attach_loop(&mut ups, writer, &agent, &mut sub, cursor.as_mut()).await
 }
 
 async fn attach_loop<W: AsyncWrite + Unpin>(
-    up_rx: &mut tokio::sync::mpsc::Receiver<Up>,
+    up_rx: &mut conn::FrameReader<Up>,
     writer: &mut W,
     agent: &ActorRef<AgentMsg>,
     sub: &mut Subscription,
