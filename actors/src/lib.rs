@@ -16,6 +16,8 @@
 //! - [`model`]: records and infos, plain data.
 //! - [`profile`]: agent profiles and how to find their session files.
 //! - [`remote`]: what the actors need of SSH hosts (the node provides it).
+//! - [`placement`]: the blocking git work of making and removing a
+//!   workspace's worktree on this node.
 //! - [`scrollback`]: the byte ring mirrored to disk.
 //! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
 
@@ -24,6 +26,7 @@ pub mod error;
 pub mod model;
 pub mod node;
 pub mod persist;
+pub mod placement;
 pub mod profile;
 pub mod pty;
 pub mod remote;
@@ -39,7 +42,8 @@ pub use error::ActorError;
 
 /// What every actor of a node reads and nobody changes: set once at start.
 pub struct Runtime {
-    pub node_name: String,
+    /// This node as ownership names it (PeerId and name).
+    pub node: model::Owner,
     pub worktrees_dir: PathBuf,
     pub scrollback_dir: PathBuf,
     pub profiles: BTreeMap<String, profile::Profile>,

@@ -1,14 +1,20 @@
 //! Plain serializable types: what a workspace *is* (records, persisted and
 //! later carried by move and fork) and what it *looks like* (infos, shown by
-//! `roam ls`). No behaviour lives here; encoding lives in the node's codec.
+//! `roam ls`). No behaviour lives here; encoding lives in the node's codec,
+//! and only records are encoded (infos become `node::api` types).
 
 use bincode::{Decode, Encode};
-use serde::Serialize;
 
 /// Everything needed to bring a workspace back after a restart or on another
 /// node. Persisted on every change, before the change is acknowledged.
+///
+/// Stored records are versioned by the node's store (`node::store`): a new
+/// field here is a new record version there, with a migration.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct WorkspaceRecord {
+    /// Mesh-wide id, fixed at creation (the name is what users type; the id
+    /// tells two workspaces that happen to share a name apart).
+    pub id: String,
     pub name: String,
     /// Main worktree of the repository the workspace was made from.
     pub repo: String,
@@ -17,8 +23,9 @@ pub struct WorkspaceRecord {
     pub branch: String,
     /// The workspace's own worktree.
     pub path: String,
-    /// Ownership fencing: `owner` is a node name, `epoch` only grows.
-    pub owner: String,
+    /// The node that runs it. `epoch` grows on every change of owner; a
+    /// node refuses requests carrying an older epoch than it holds.
+    pub owner: Owner,
     pub epoch: u64,
     pub created_unix: u64,
     /// Stopped by the user: agents are not restarted with the node.
@@ -26,6 +33,34 @@ pub struct WorkspaceRecord {
     pub agents: Vec<AgentRecord>,
     /// The SSH host it runs on (`ssh:HOST`); `None` on this node itself.
     pub host: Option<String>,
+    /// Set once another node is known to own the workspace at a higher
+    /// epoch: this copy runs no agents and is kept, with its worktree, as a
+    /// recoverable copy until the user drops it.
+    pub superseded: Option<Superseded>,
+}
+
+impl WorkspaceRecord {
+    /// Whether this node may run the workspace's agents.
+    pub fn is_active(&self) -> bool {
+        self.superseded.is_none()
+    }
+}
+
+/// A node of the mesh, as ownership names it: the PeerId (what fencing
+/// compares) and the node's name (what users read).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Owner {
+    /// PeerId in its base58 text form.
+    pub peer: String,
+    pub node: String,
+}
+
+/// Who took the workspace over, as this node learnt it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Superseded {
+    pub owner: Owner,
+    pub epoch: u64,
+    pub since_unix: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -40,8 +75,8 @@ pub struct AgentRecord {
     pub exited: Option<i32>,
 }
 
-/// What `roam ls` shows of one agent.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+/// What `roam ls` shows of one agent (the node turns it into its wire type).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentInfo {
     pub name: String,
     pub profile: String,
@@ -50,8 +85,7 @@ pub struct AgentInfo {
     pub pid: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgentStatus {
     Starting,
     /// Output within the last activity window.
@@ -80,13 +114,17 @@ impl std::fmt::Display for AgentStatus {
     }
 }
 
-/// What `roam ls` shows of one workspace.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+/// What `roam ls` shows of one workspace (the node turns it into its wire
+/// type).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkspaceInfo {
+    pub id: String,
     pub name: String,
     /// Where it runs, as the user sees it: `local`, a node name, `ssh:host`.
     pub badge: String,
+    /// The owner's node name, and its PeerId.
     pub owner: String,
+    pub owner_peer: String,
     pub epoch: u64,
     pub repo: String,
     pub branch: String,
@@ -98,5 +136,7 @@ pub struct WorkspaceInfo {
     /// Set when git could not be read (e.g. the worktree was deleted by hand).
     pub problem: Option<String>,
     pub stopped: bool,
+    /// `Some` for a superseded copy: the node that owns it now.
+    pub superseded_by: Option<String>,
     pub agents: Vec<AgentInfo>,
 }

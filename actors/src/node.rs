@@ -2,46 +2,35 @@
 //!
 //! - Parent: none (spawned by the daemon).
 //! - Children: one Workspace actor per workspace, spawned linked.
-//! - Messages: create, list, look up, remove, shutdown.
+//! - Messages: create, list, look up, remove, supersede, records; from its
+//!   own tasks, `Placed` (a create's worktree and record are ready) and
+//!   `Settled` / `Forget` (a create failed, a remove finished).
 //! - Supervision: a Workspace actor that fails is started again from its
-//!   saved record (agents resume).
-//! - Invariants: a workspace exists in the map iff its record is saved;
-//!   `create` either makes worktree, branch, record and actor, or none of
-//!   them; `remove` saves a snapshot ref of any unsaved work before it
-//!   deletes anything. Slow work (listing every workspace) runs in a task so
-//!   one slow git call does not hold up the node.
+//!   saved record (agents resume, unless the copy is superseded).
+//! - Invariants: a workspace is in the map iff its record is saved; a name
+//!   being created or removed is `busy` and refused meanwhile; `create`
+//!   either makes worktree, branch, record and actor, or none of them;
+//!   `remove` saves a snapshot ref of any unsaved work before it deletes
+//!   anything. The slow part of every operation (git, a host, stopping
+//!   agents, git status for a listing) runs in a task, so `ls`, `Locate`
+//!   and peers are answered while a create or remove is under way.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use roam_gitsync::{Repo, Worktree};
 
 use crate::Runtime;
 use crate::agent::CallResultExt;
 use crate::error::ActorError;
-use crate::model::{AgentRecord, WorkspaceInfo, WorkspaceRecord};
-use crate::profile;
+use crate::model::{AgentRecord, Owner, WorkspaceInfo, WorkspaceRecord};
+use crate::placement::{self, CreateSpec, unix_now};
 use crate::workspace::{WorkspaceActor, WorkspaceArgs, WorkspaceMsg};
 
 /// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// What `roam new` asks for.
-#[derive(Clone, Debug)]
-pub struct CreateSpec {
-    pub name: String,
-    /// Any path inside the repository.
-    pub repo: PathBuf,
-    pub base: Option<String>,
-    pub profile: Option<String>,
-    pub prompt: Option<String>,
-    /// An SSH host to run it on; `None` is this node.
-    pub host: Option<String>,
-}
 
 #[derive(Clone, Debug)]
 pub struct Removed {
@@ -63,12 +52,34 @@ pub enum NodeMsg {
     Remove {
         name: String,
         force: bool,
+        /// Only a superseded copy may be removed this way (never the live
+        /// workspace of that name elsewhere).
+        superseded_copy: bool,
         reply: RpcReplyPort<Result<Removed, ActorError>>,
     },
+    /// Another node owns workspace `id` at `epoch`: if ours is older, stop
+    /// its agents and keep it as a superseded copy.
+    Supersede {
+        id: String,
+        owner: Owner,
+        epoch: u64,
+    },
+    /// Every record, superseded copies included.
+    Records(RpcReplyPort<Vec<WorkspaceRecord>>),
+    /// Whether `name` is being created or removed right now.
+    Busy(String, RpcReplyPort<bool>),
+    Placed {
+        record: WorkspaceRecord,
+        reply: RpcReplyPort<Result<WorkspaceInfo, ActorError>>,
+    },
+    Settled(String),
+    Forget(String),
 }
 
 pub struct NodeState {
     workspaces: BTreeMap<String, ActorRef<WorkspaceMsg>>,
+    /// Names with a create or remove under way, and which.
+    busy: BTreeMap<String, &'static str>,
 }
 
 impl Actor for NodeActor {
@@ -84,6 +95,7 @@ impl Actor for NodeActor {
     ) -> Result<NodeState, ActorProcessingErr> {
         let mut state = NodeState {
             workspaces: BTreeMap::new(),
+            busy: BTreeMap::new(),
         };
         for record in saved {
             let name = record.name.clone();
@@ -119,15 +131,29 @@ impl Actor for NodeActor {
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeMsg::Create(spec, reply) => {
-                let _ = reply.send(self.create(&myself, state, spec).await);
-            }
+            NodeMsg::Create(spec, reply) => self.create(&myself, state, spec, reply),
+            NodeMsg::Placed { record, reply } => self.placed(&myself, state, record, reply).await,
             NodeMsg::List(reply) => state.list(reply),
             NodeMsg::Get(name, reply) => {
                 let _ = reply.send(state.get(&name).cloned());
             }
-            NodeMsg::Remove { name, force, reply } => {
-                let _ = reply.send(self.remove(state, &name, force).await);
+            NodeMsg::Remove {
+                name,
+                force,
+                superseded_copy,
+                reply,
+            } => self.remove(&myself, state, name, force, superseded_copy, reply),
+            NodeMsg::Supersede { id, owner, epoch } => state.supersede(id, owner, epoch),
+            NodeMsg::Records(reply) => state.records(reply),
+            NodeMsg::Busy(name, reply) => {
+                let _ = reply.send(state.busy.contains_key(&name));
+            }
+            NodeMsg::Settled(name) => {
+                state.busy.remove(&name);
+            }
+            NodeMsg::Forget(name) => {
+                state.busy.remove(&name);
+                state.workspaces.remove(&name);
             }
         }
         Ok(())
@@ -149,6 +175,9 @@ impl Actor for NodeActor {
                 return Ok(());
             };
             state.workspaces.remove(&name);
+            if state.busy.contains_key(&name) {
+                return Ok(());
+            }
             tracing::warn!(workspace = %name, error = %err, "workspace actor failed; restarting it");
             match self.rt.store.load(&name) {
                 Ok(Some(record)) => match self.spawn_workspace(&myself, record, true).await {
@@ -188,178 +217,261 @@ impl NodeActor {
         }
     }
 
-    /// Checks everything first, then makes worktree → record → actor, and
-    /// undoes what was made if a later step fails.
-    async fn create(
+    /// Checks what can be checked at once, marks the name busy, and makes
+    /// worktree and record in a task, which reports back with `Placed`.
+    fn create(
         &self,
         myself: &ActorRef<NodeMsg>,
         state: &mut NodeState,
         spec: CreateSpec,
-    ) -> Result<WorkspaceInfo, ActorError> {
-        roam_gitsync::validate_workspace_name(&spec.name)?;
-        if state.workspaces.contains_key(&spec.name) {
-            return Err(ActorError::NameInUse { name: spec.name });
+        reply: RpcReplyPort<Result<WorkspaceInfo, ActorError>>,
+    ) {
+        if let Err(e) = state.check_free(&spec.name) {
+            let _ = reply.send(Err(e));
+            return;
         }
         let profile_name = spec
             .profile
             .clone()
             .unwrap_or_else(|| self.rt.default_profile.clone());
-        let profile = self.rt.profile(&profile_name)?;
-        let present = match &spec.host {
-            None => profile::find_program(profile.program()).is_some(),
-            Some(host) => self
-                .rt
-                .remote
-                .has_program(host, profile.program())
-                .await
-                .map_err(ActorError::Remote)?,
-        };
-        if !present {
-            return Err(ActorError::ProgramMissing {
-                profile: profile_name,
-                program: match &spec.host {
-                    None => profile.program().to_string(),
-                    Some(host) => format!("{} (on ssh:{host})", profile.program()),
-                },
-            });
+        if let Err(e) = self.rt.profile(&profile_name) {
+            let _ = reply.send(Err(e));
+            return;
         }
-        let branch = format!("roam/{}", spec.name);
-        let placed = match &spec.host {
-            None => {
-                let path = self.rt.worktrees_dir.join(&spec.name);
-                let (branch, spec) = (branch.clone(), spec.clone());
-                tokio::task::spawn_blocking(move || make_worktree(&spec, &branch, &path)).await??
-            }
-            Some(host) => self.place_on_host(host, &spec).await?,
-        };
-        let record = WorkspaceRecord {
-            name: spec.name.clone(),
-            repo: placed.repo.root().to_string_lossy().into_owned(),
-            base: placed.base.clone(),
-            branch: branch.clone(),
-            path: placed.path.clone(),
-            owner: self.rt.node_name.clone(),
-            epoch: 1,
-            created_unix: unix_now(),
-            stopped: false,
-            agents: vec![AgentRecord {
-                name: profile_name.clone(),
-                profile: profile_name,
-                prompt: spec.prompt.clone(),
-                session: None,
-                exited: None,
-            }],
-            host: spec.host.clone(),
-        };
-        if let Err(e) = self.rt.store.save(&record).await {
-            self.undo_placement(&record).await;
-            return Err(ActorError::Store(e));
-        }
-        let ws = match self.spawn_workspace(myself, record.clone(), false).await {
-            Ok(ws) => ws,
-            Err(e) => {
-                let _ = self.rt.store.remove(&spec.name).await;
-                self.undo_placement(&record).await;
-                let _ = std::fs::remove_dir_all(self.rt.scrollback_dir.join(&spec.name));
-                return Err(e);
-            }
-        };
-        tracing::info!(workspace = %spec.name, "workspace created");
-        state.workspaces.insert(spec.name, ws.clone());
-        ws.call(WorkspaceMsg::Info, Some(CALL_TIMEOUT))
-            .await?
-            .success_or_internal()
-    }
-
-    async fn remove(
-        &self,
-        state: &mut NodeState,
-        name: &str,
-        force: bool,
-    ) -> Result<Removed, ActorError> {
-        let ws = state.get(name)?.clone();
-        let record = ws
-            .call(WorkspaceMsg::Record, Some(CALL_TIMEOUT))
-            .await?
-            .success_or_internal()?;
-        let saved = match &record.host {
-            // One step on the host: refuse, or snapshot, end the agents, and
-            // remove worktree and branch.
-            Some(host) => self
-                .rt
-                .remote
-                .remove(host, &record, force)
-                .await
-                .map_err(ActorError::Remote)?,
-            None => {
-                let record = record.clone();
-                tokio::task::spawn_blocking(move || save_unsaved_work(&record, force)).await??
-            }
-        };
-        // From here the work is safe (merged, clean, or in a snapshot ref).
-        ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
-        state.workspaces.remove(name);
-        if record.host.is_none() {
-            self.remove_local_worktree(&record).await;
-        }
-        self.rt
-            .store
-            .remove(name)
-            .await
-            .map_err(ActorError::Store)?;
-        let _ = std::fs::remove_dir_all(self.rt.scrollback_dir.join(name));
-        tracing::info!(workspace = %name, snapshot = ?saved, "workspace removed");
-        Ok(Removed {
-            snapshot_ref: saved,
-        })
-    }
-
-    /// Removes the worktree and its branch; the work is already safe.
-    async fn remove_local_worktree(&self, record: &WorkspaceRecord) {
-        let cleanup = {
-            let record = record.clone();
-            tokio::task::spawn_blocking(move || -> Result<(), ActorError> {
-                let repo = Repo::discover(std::path::Path::new(&record.repo))?;
-                repo.remove_worktree(std::path::Path::new(&record.path))?;
-                if repo.branch_exists(&record.branch)? {
-                    repo.delete_branch(&record.branch)?;
+        state.busy.insert(spec.name.clone(), "created");
+        let (rt, myself) = (self.rt.clone(), myself.clone());
+        tokio::spawn(async move {
+            let name = spec.name.clone();
+            match make_record(&rt, spec, profile_name).await {
+                Ok(record) => {
+                    let _ = myself.cast(NodeMsg::Placed { record, reply });
                 }
-                Ok(())
-            })
-            .await
-        };
-        let outcome = match cleanup {
-            Ok(done) => done,
-            Err(join) => Err(ActorError::from(join)),
-        };
-        if let Err(e) = outcome {
-            tracing::warn!(workspace = %record.name, error = %e, "worktree cleanup incomplete");
+                Err(e) => {
+                    let _ = myself.cast(NodeMsg::Settled(name));
+                    let _ = reply.send(Err(e));
+                }
+            }
+        });
+    }
+
+    /// The record is saved and the worktree made: start the actor.
+    async fn placed(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        record: WorkspaceRecord,
+        reply: RpcReplyPort<Result<WorkspaceInfo, ActorError>>,
+    ) {
+        let name = record.name.clone();
+        state.busy.remove(&name);
+        match self.spawn_workspace(myself, record.clone(), false).await {
+            Ok(ws) => {
+                tracing::info!(workspace = %name, id = %record.id, "workspace created");
+                state.workspaces.insert(name, ws.clone());
+                tokio::spawn(async move {
+                    let info = match ws.call(WorkspaceMsg::Info, Some(CALL_TIMEOUT)).await {
+                        Ok(res) => res.success_or_internal(),
+                        Err(e) => Err(e.into()),
+                    };
+                    let _ = reply.send(info);
+                });
+            }
+            Err(e) => {
+                let rt = self.rt.clone();
+                tokio::spawn(async move {
+                    let _ = rt.store.remove(&record.name).await;
+                    placement::unplace(&rt, &record).await;
+                    let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
+                    let _ = reply.send(Err(e));
+                });
+            }
         }
     }
+
+    /// Marks the name busy and does the rest in a task: save the work (or
+    /// refuse), stop the actor, remove worktree and record, then `Forget`.
+    fn remove(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        name: String,
+        force: bool,
+        superseded_copy: bool,
+        reply: RpcReplyPort<Result<Removed, ActorError>>,
+    ) {
+        let ws = match state.get(&name) {
+            Ok(ws) => ws.clone(),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        state.busy.insert(name.clone(), "removed");
+        let (rt, myself) = (self.rt.clone(), myself.clone());
+        tokio::spawn(async move {
+            let outcome = remove_workspace(&rt, &ws, force, superseded_copy).await;
+            match &outcome {
+                Ok(_) => {
+                    let _ = myself.cast(NodeMsg::Forget(name));
+                }
+                Err(_) => {
+                    let _ = myself.cast(NodeMsg::Settled(name));
+                }
+            }
+            let _ = reply.send(outcome);
+        });
+    }
+}
+
+/// The slow part of `create`: checks the agent's program where it will run,
+/// makes the worktree, saves the record (flushed). Undoes the worktree if
+/// the record cannot be saved.
+async fn make_record(
+    rt: &Runtime,
+    spec: CreateSpec,
+    profile_name: String,
+) -> Result<WorkspaceRecord, ActorError> {
+    placement::check_program(rt, spec.host.as_deref(), &profile_name).await?;
+    let placed = placement::place(rt, &spec).await?;
+    let record = WorkspaceRecord {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        repo: placed.repo.root().to_string_lossy().into_owned(),
+        base: placed.base.clone(),
+        branch: format!("roam/{}", spec.name),
+        path: placed.path.clone(),
+        owner: rt.node.clone(),
+        epoch: 1,
+        created_unix: unix_now(),
+        stopped: false,
+        agents: vec![AgentRecord {
+            name: profile_name.clone(),
+            profile: profile_name,
+            prompt: spec.prompt.clone(),
+            session: None,
+            exited: None,
+        }],
+        host: spec.host.clone(),
+        superseded: None,
+    };
+    if let Err(e) = rt.store.save(&record).await {
+        placement::unplace(rt, &record).await;
+        return Err(e.into());
+    }
+    Ok(record)
+}
+
+async fn remove_workspace(
+    rt: &Runtime,
+    ws: &ActorRef<WorkspaceMsg>,
+    force: bool,
+    superseded_copy: bool,
+) -> Result<Removed, ActorError> {
+    let record = ws
+        .call(WorkspaceMsg::Record, Some(CALL_TIMEOUT))
+        .await?
+        .success_or_internal()?;
+    if superseded_copy && record.is_active() {
+        return Err(ActorError::NotSuperseded {
+            name: record.name.clone(),
+        });
+    }
+    let saved = placement::save_work(rt, &record, force).await?;
+    // From here the work is safe (merged, clean, or in a snapshot ref).
+    ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
+    placement::remove_local_worktree(&record).await;
+    rt.store.remove(&record.name).await?;
+    let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
+    tracing::info!(workspace = %record.name, snapshot = ?saved, "workspace removed");
+    Ok(Removed {
+        snapshot_ref: saved,
+    })
 }
 
 impl NodeState {
     fn get(&self, name: &str) -> Result<&ActorRef<WorkspaceMsg>, ActorError> {
+        if let Some(doing) = self.busy.get(name) {
+            return Err(ActorError::Busy {
+                name: name.into(),
+                doing,
+            });
+        }
         self.workspaces
             .get(name)
             .ok_or_else(|| ActorError::NoSuchWorkspace { name: name.into() })
     }
 
+    /// A name may be created here unless it exists or is busy.
+    fn check_free(&self, name: &str) -> Result<(), ActorError> {
+        roam_gitsync::validate_workspace_name(name)?;
+        if let Some(doing) = self.busy.get(name) {
+            return Err(ActorError::Busy {
+                name: name.into(),
+                doing,
+            });
+        }
+        if self.workspaces.contains_key(name) {
+            return Err(ActorError::NameInUse { name: name.into() });
+        }
+        Ok(())
+    }
+
     /// Asks every workspace at once, off the node's mailbox.
     fn list(&self, reply: RpcReplyPort<Vec<WorkspaceInfo>>) {
-        let workspaces: Vec<_> = self.workspaces.values().cloned().collect();
+        let workspaces = self.live();
         tokio::spawn(async move {
             let calls = workspaces
                 .into_iter()
                 .map(|ws| async move { ws.call(WorkspaceMsg::Info, Some(CALL_TIMEOUT)).await });
-            let mut infos = Vec::new();
-            for result in futures_join_all(calls).await {
-                if let Ok(ractor::rpc::CallResult::Success(info)) = result {
-                    infos.push(info);
-                }
-            }
+            let infos = futures_join_all(calls)
+                .await
+                .into_iter()
+                .filter_map(|r| match r {
+                    Ok(ractor::rpc::CallResult::Success(info)) => Some(info),
+                    _ => None,
+                })
+                .collect();
             let _ = reply.send(infos);
         });
+    }
+
+    fn records(&self, reply: RpcReplyPort<Vec<WorkspaceRecord>>) {
+        let workspaces = self.live();
+        tokio::spawn(async move {
+            let calls = workspaces
+                .into_iter()
+                .map(|ws| async move { ws.call(WorkspaceMsg::Record, Some(CALL_TIMEOUT)).await });
+            let records = futures_join_all(calls)
+                .await
+                .into_iter()
+                .filter_map(|r| match r {
+                    Ok(ractor::rpc::CallResult::Success(record)) => Some(record),
+                    _ => None,
+                })
+                .collect();
+            let _ = reply.send(records);
+        });
+    }
+
+    /// Workspaces not being removed.
+    fn live(&self) -> Vec<ActorRef<WorkspaceMsg>> {
+        self.workspaces
+            .iter()
+            .filter(|(name, _)| !self.busy.contains_key(*name))
+            .map(|(_, ws)| ws.clone())
+            .collect()
+    }
+
+    /// Each workspace checks the id and the epoch itself: only the one with
+    /// that id and an older epoch stops.
+    fn supersede(&self, id: String, owner: Owner, epoch: u64) {
+        for ws in self.workspaces.values() {
+            let _ = ws.cast(WorkspaceMsg::Supersede {
+                id: id.clone(),
+                owner: owner.clone(),
+                epoch,
+            });
+        }
     }
 }
 
@@ -378,127 +490,4 @@ where
         }
     }
     out
-}
-
-/// Where a new workspace's worktree was made.
-struct Placement {
-    repo: Repo,
-    /// The base as it will be recorded.
-    base: String,
-    path: String,
-}
-
-impl NodeActor {
-    /// Sends the base to the host and makes the worktree there.
-    async fn place_on_host(&self, host: &str, spec: &CreateSpec) -> Result<Placement, ActorError> {
-        let (repo, base, base_oid) = {
-            let spec = spec.clone();
-            tokio::task::spawn_blocking(move || resolve_base(&spec)).await??
-        };
-        let path = self
-            .rt
-            .remote
-            .create_worktree(host, repo.root(), &spec.name, &base_oid)
-            .await
-            .map_err(ActorError::Remote)?;
-        Ok(Placement { repo, base, path })
-    }
-
-    /// Takes back a worktree made for a workspace that could not start.
-    async fn undo_placement(&self, record: &WorkspaceRecord) {
-        if let Some(host) = &record.host {
-            let _ = self.rt.remote.remove(host, record, true).await;
-            return;
-        }
-        let record = record.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(repo) = Repo::discover(std::path::Path::new(&record.repo)) {
-                let _ = repo.remove_worktree(std::path::Path::new(&record.path));
-                let _ = repo.delete_branch(&record.branch);
-            }
-        })
-        .await;
-    }
-}
-
-/// Finds the repo and resolves the base: (repo, base as recorded, commit).
-fn resolve_base(spec: &CreateSpec) -> Result<(Repo, String, String), ActorError> {
-    let repo = Repo::discover(&spec.repo)?;
-    let base = match &spec.base {
-        Some(b) => b.clone(),
-        None => repo.current_branch()?.unwrap_or_else(|| "HEAD".into()),
-    };
-    let base_oid = repo.resolve(&base)?.to_string();
-    // A detached base is pinned to its commit: "HEAD" would drift.
-    let recorded = if base == "HEAD" {
-        base_oid.clone()
-    } else {
-        base
-    };
-    Ok((repo, recorded, base_oid))
-}
-
-/// Finds the repo, resolves the base and adds the worktree here.
-fn make_worktree(
-    spec: &CreateSpec,
-    branch: &str,
-    path: &std::path::Path,
-) -> Result<Placement, ActorError> {
-    let (repo, base, _) = resolve_base(spec)?;
-    if repo.branch_exists(branch)? {
-        return Err(ActorError::BranchExists {
-            branch: branch.into(),
-            repo: repo.root().display().to_string(),
-        });
-    }
-    repo.add_worktree(path, branch, &base)?;
-    Ok(Placement {
-        repo,
-        base,
-        path: path.to_string_lossy().into_owned(),
-    })
-}
-
-/// Refuses (without `force`) or snapshots (with it) uncommitted and
-/// unmerged work. Returns the snapshot ref when one was written.
-fn save_unsaved_work(record: &WorkspaceRecord, force: bool) -> Result<Option<String>, ActorError> {
-    let repo = Repo::discover(std::path::Path::new(&record.repo))?;
-    let worktree = Worktree::open(std::path::Path::new(&record.path)).ok();
-    let dirty = match &worktree {
-        Some(w) => w.status(&record.base)?.dirty_files,
-        None => 0,
-    };
-    let unmerged =
-        repo.branch_exists(&record.branch)? && !repo.is_merged(&record.branch, &record.base)?;
-    if dirty == 0 && !unmerged {
-        return Ok(None);
-    }
-    if !force {
-        let what = match (dirty, unmerged) {
-            (0, _) => "commits not merged into its base".to_string(),
-            (n, false) => format!("{n} uncommitted file(s)"),
-            (n, true) => format!("{n} uncommitted file(s) and commits not merged into its base"),
-        };
-        return Err(ActorError::UnsavedWork {
-            name: record.name.clone(),
-            what,
-        });
-    }
-    let oid = match &worktree {
-        Some(w) => w.snapshot(&format!(
-            "roam: snapshot of workspace {} before rm --force",
-            record.name
-        ))?,
-        None => repo.resolve(&record.branch)?,
-    };
-    let name = format!("refs/roam/snapshots/{}/{}", record.name, unix_now());
-    repo.update_ref(&name, &oid)?;
-    Ok(Some(name))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

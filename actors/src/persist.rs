@@ -8,10 +8,21 @@ use crate::model::WorkspaceRecord;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("store write failed: {0}")]
+    Write(String),
+    #[error("store read failed: {0}")]
+    Read(String),
+    #[error("stored workspace '{name}' is unreadable: {message}")]
+    Unreadable { name: String, message: String },
+}
+
 pub trait Persist: Send + Sync + 'static {
     /// Stores the record durably (flushed) before resolving.
-    fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), String>>;
+    fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), PersistError>>;
     /// Forgets the workspace durably before resolving.
-    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), String>>;
-    fn load(&self, name: &str) -> Result<Option<WorkspaceRecord>, String>;
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PersistError>>;
+    fn load(&self, name: &str) -> Result<Option<WorkspaceRecord>, PersistError>;
 }

@@ -8,6 +8,35 @@ use roam_gitsync::WorktreeStatus;
 use crate::model::WorkspaceRecord;
 use crate::persist::BoxFuture;
 
+/// Why something on an SSH host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The host could not be reached (or was never added).
+    #[error("{message}")]
+    Unreachable { host: String, message: String },
+    /// The host was never added (`roam host add`).
+    #[error("{message}")]
+    NotAdded { host: String, message: String },
+    /// The host holds work that must not be lost (rm without --force).
+    #[error("{message}")]
+    Refused { host: String, message: String },
+    /// A command on the host failed.
+    #[error("{message}")]
+    Failed { host: String, message: String },
+}
+
+impl RemoteError {
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            RemoteError::Unreachable { .. } => ErrorKind::Unreachable,
+            RemoteError::NotAdded { .. } => ErrorKind::NotFound,
+            RemoteError::Refused { .. } => ErrorKind::Refused,
+            RemoteError::Failed { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
 pub trait RemoteOps: Send + Sync + 'static {
     /// Sends the base commit of `repo` to the host (only the objects it
     /// lacks) and makes the workspace's worktree there; returns its path.
@@ -17,13 +46,13 @@ pub trait RemoteOps: Send + Sync + 'static {
         repo: &'a Path,
         name: &'a str,
         base_oid: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>>;
+    ) -> BoxFuture<'a, Result<String, RemoteError>>;
     /// Ahead/behind the base and dirty files, read on the host.
     fn status<'a>(
         &'a self,
         host: &'a str,
         record: &'a WorkspaceRecord,
-    ) -> BoxFuture<'a, Result<WorktreeStatus, String>>;
+    ) -> BoxFuture<'a, Result<WorktreeStatus, RemoteError>>;
     /// Refuses unsaved work unless `force`; with it, keeps a snapshot ref
     /// in the host's repository first. Ends the workspace's agents and
     /// removes its worktree and branch. Returns the snapshot ref, if any.
@@ -32,7 +61,7 @@ pub trait RemoteOps: Send + Sync + 'static {
         host: &'a str,
         record: &'a WorkspaceRecord,
         force: bool,
-    ) -> BoxFuture<'a, Result<Option<String>, String>>;
+    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>>;
     /// Ends an agent's tmux session on the host.
     fn end_agent<'a>(&'a self, host: &'a str, session: &'a str) -> BoxFuture<'a, ()>;
     /// Whether `program` is in PATH on the host.
@@ -40,7 +69,7 @@ pub trait RemoteOps: Send + Sync + 'static {
         &'a self,
         host: &'a str,
         program: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>>;
+    ) -> BoxFuture<'a, Result<bool, RemoteError>>;
 }
 
 /// A tmux session name for an agent: tmux refuses `.` and `:`.

@@ -3,12 +3,15 @@
 //! - Parent: the Node actor.
 //! - Children: one Agent actor per agent, spawned linked.
 //! - Messages: info (git status + agents), add agent, look up an agent,
-//!   stop, start, record; from agents, `AgentChanged` (a cast).
+//!   stop, start, record, supersede (a newer owner exists); from agents,
+//!   `AgentChanged` (a cast).
 //! - Supervision: an Agent actor that fails is started again from its
 //!   record with its resume command (its process is gone with it).
 //! - Invariants: the record is the truth; every change to it is saved
 //!   (flushed) before the request that caused it is answered. Agent names
-//!   are unique within the workspace.
+//!   are unique within the workspace. A superseded copy runs no agents:
+//!   they are stopped when it is superseded, not started when it is
+//!   restored, and `start` and `agent add` are refused.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +22,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use crate::Runtime;
 use crate::agent::{AgentActor, AgentArgs, AgentMsg, CallResultExt, StartMode};
 use crate::error::ActorError;
-use crate::model::{AgentInfo, AgentRecord, WorkspaceInfo, WorkspaceRecord};
-use crate::profile;
+use crate::model::{AgentInfo, AgentRecord, Owner, Superseded, WorkspaceInfo, WorkspaceRecord};
 
 /// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +54,13 @@ pub enum WorkspaceMsg {
     Start(RpcReplyPort<Result<(), ActorError>>),
     Record(RpcReplyPort<WorkspaceRecord>),
     AgentChanged(AgentRecord),
+    /// Another node owns workspace `id` at `epoch`; ignored unless `id` is
+    /// this workspace's and `epoch` is newer than its own.
+    Supersede {
+        id: String,
+        owner: Owner,
+        epoch: u64,
+    },
 }
 
 pub struct WorkspaceState {
@@ -76,7 +85,11 @@ impl Actor for WorkspaceActor {
         // A worktree on a host is checked there when its agent attaches.
         let worktree_ok = state.record.host.is_some() || PathBuf::from(&state.record.path).is_dir();
         for agent in state.record.agents.clone() {
-            let mode = if !worktree_ok || state.record.stopped || agent.exited.is_some() {
+            let mode = if !worktree_ok
+                || state.record.stopped
+                || agent.exited.is_some()
+                || !state.record.is_active()
+            {
                 StartMode::Idle
             } else if args.restored {
                 StartMode::Resume {
@@ -146,6 +159,11 @@ impl Actor for WorkspaceActor {
                 let _ = reply.send(state.record.clone());
             }
             WorkspaceMsg::AgentChanged(agent) => self.agent_changed(state, agent).await,
+            WorkspaceMsg::Supersede { id, owner, epoch } => {
+                if id == state.record.id && epoch > state.record.epoch {
+                    self.supersede(state, owner, epoch).await;
+                }
+            }
         }
         Ok(())
     }
@@ -218,7 +236,12 @@ impl WorkspaceActor {
         let r = &state.record;
         let (path, base) = (PathBuf::from(&r.path), r.base.clone());
         let git = match &r.host {
-            Some(host) => self.rt.remote.status(host, r).await,
+            Some(host) => self
+                .rt
+                .remote
+                .status(host, r)
+                .await
+                .map_err(|e| e.to_string()),
             None => tokio::task::spawn_blocking(move || {
                 roam_gitsync::Worktree::open(&path)
                     .and_then(|w| w.status(&base))
@@ -246,13 +269,15 @@ impl WorkspaceActor {
             }
         }
         WorkspaceInfo {
+            id: r.id.clone(),
             name: r.name.clone(),
-            badge: match (&r.host, r.owner == self.rt.node_name) {
+            badge: match (&r.host, r.owner.peer == self.rt.node.peer) {
                 (Some(host), _) => format!("ssh:{host}"),
                 (None, true) => "local".into(),
-                (None, false) => r.owner.clone(),
+                (None, false) => r.owner.node.clone(),
             },
-            owner: r.owner.clone(),
+            owner: r.owner.node.clone(),
+            owner_peer: r.owner.peer.clone(),
             epoch: r.epoch,
             repo: r.repo.clone(),
             branch: r.branch.clone(),
@@ -261,8 +286,15 @@ impl WorkspaceActor {
             ahead: status.ahead,
             behind: status.behind,
             dirty_files: status.dirty_files,
-            problem,
+            problem: match &r.superseded {
+                Some(s) => Some(format!(
+                    "superseded copy (epoch {}): node '{}' owns it at epoch {}; drop it with `roam rm {} --superseded`",
+                    r.epoch, s.owner.node, s.epoch, r.name
+                )),
+                None => problem,
+            },
             stopped: r.stopped,
+            superseded_by: r.superseded.as_ref().map(|s| s.owner.node.clone()),
             agents,
         }
     }
@@ -274,14 +306,10 @@ impl WorkspaceActor {
         profile_name: Option<String>,
         prompt: Option<String>,
     ) -> Result<AgentInfo, ActorError> {
+        state.check_active()?;
         let profile_name = profile_name.unwrap_or_else(|| self.rt.default_profile.clone());
-        let profile = self.rt.profile(&profile_name)?;
-        if profile::find_program(profile.program()).is_none() {
-            return Err(ActorError::ProgramMissing {
-                profile: profile_name,
-                program: profile.program().to_string(),
-            });
-        }
+        crate::placement::check_program(&self.rt, state.record.host.as_deref(), &profile_name)
+            .await?;
         let record = AgentRecord {
             name: state.unique_agent_name(&profile_name),
             profile: profile_name,
@@ -327,6 +355,7 @@ impl WorkspaceActor {
     }
 
     async fn start(&self, state: &mut WorkspaceState) -> Result<(), ActorError> {
+        state.check_active()?;
         if state.record.host.is_none() && !PathBuf::from(&state.record.path).is_dir() {
             return Err(ActorError::Internal(format!(
                 "worktree {} is missing; remove the workspace with `roam rm --force {}`",
@@ -361,12 +390,43 @@ impl WorkspaceActor {
         }
     }
 
+    /// A newer owner exists: stop every agent and keep this copy, marked,
+    /// so it is never started again here. Saved before anything else runs.
+    async fn supersede(&self, state: &mut WorkspaceState, owner: Owner, epoch: u64) {
+        tracing::warn!(workspace = %state.record.name, id = %state.record.id, held = state.record.epoch, epoch, owner = %owner.node, "superseded by a newer owner; stopping its agents here");
+        let mut updated = state.record.clone();
+        updated.superseded = Some(Superseded {
+            owner,
+            epoch,
+            since_unix: crate::placement::unix_now(),
+        });
+        if let Err(e) = self.save(&updated).await {
+            tracing::error!(workspace = %state.record.name, error = %e, "cannot save the superseded mark");
+        }
+        state.record = updated;
+        for (_, agent) in &state.agents {
+            let _ = agent.call(AgentMsg::Stop, Some(CALL_TIMEOUT)).await;
+        }
+    }
+
     async fn save(&self, record: &WorkspaceRecord) -> Result<(), ActorError> {
-        self.rt.store.save(record).await.map_err(ActorError::Store)
+        Ok(self.rt.store.save(record).await?)
     }
 }
 
 impl WorkspaceState {
+    fn check_active(&self) -> Result<(), ActorError> {
+        match &self.record.superseded {
+            None => Ok(()),
+            Some(s) => Err(ActorError::Superseded {
+                name: self.record.name.clone(),
+                held: self.record.epoch,
+                owner: s.owner.node.clone(),
+                epoch: s.epoch,
+            }),
+        }
+    }
+
     fn agent(&self, name: Option<&str>) -> Result<ActorRef<AgentMsg>, ActorError> {
         let found = match name {
             Some(n) => self.agents.iter().find(|(a, _)| a == n),

@@ -57,6 +57,11 @@ pub enum Command {
         name: String,
         #[arg(long)]
         force: bool,
+        /// Drop this node's superseded copy of the workspace (left behind
+        /// when another node took it over); its unsaved work is kept in a
+        /// snapshot ref first
+        #[arg(long)]
+        superseded: bool,
     },
     /// Stop a workspace's agents (the worktree and scrollback stay)
     Stop { name: String },

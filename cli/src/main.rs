@@ -148,10 +148,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", render::workspaces(&list));
             Ok(())
         }
-        Command::Rm { name, force } => {
+        Command::Rm {
+            name,
+            force,
+            superseded,
+        } => {
             let request = Request::Remove {
                 name: name.clone(),
-                force,
+                // A superseded copy's work is always kept in a snapshot ref.
+                force: force || superseded,
+                superseded,
             };
             let Response::Removed { snapshot_ref } =
                 connect::connect(&paths).await?.request(request).await?

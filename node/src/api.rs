@@ -5,14 +5,17 @@
 //! A connection carries request/response pairs until a request answers
 //! [`Response::Streaming`]; from then on it carries terminal frames:
 //! [`Down`] from the node, [`Up`] from the client.
+//!
+//! Every type that crosses is defined here, none re-exported from another
+//! crate, so no change reaches the wire without passing this file; the
+//! `golden` test holds the encoding of each for [`PROTOCOL_VERSION`].
 
 use bincode::{Decode, Encode};
+use serde::Serialize;
 
-pub use roam_actors::model::{AgentInfo, AgentStatus, WorkspaceInfo};
-
-pub const PROTOCOL_VERSION: u32 = 2;
-
-pub use roam_mesh::roster::Member;
+/// 3: typed errors, workspace ids and owners by PeerId, epochs on requests,
+/// name reservation, ownership exchange.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Envelope {
@@ -20,7 +23,22 @@ pub struct Envelope {
     /// Set by a node that forwards a request to the owner: the owner
     /// answers from its own state and never forwards it again.
     pub forwarded: bool,
+    /// The epoch the sender saw for the workspace the request acts on; the
+    /// node refuses an older one (`ErrorKind::Stale`). `None` from a sender
+    /// that did not locate it (the local CLI).
+    pub epoch: Option<u64>,
     pub request: Request,
+}
+
+impl Envelope {
+    pub fn new(request: Request) -> Envelope {
+        Envelope {
+            version: PROTOCOL_VERSION,
+            forwarded: false,
+            epoch: None,
+            request,
+        }
+    }
 }
 
 /// `WORKSPACE` or `WORKSPACE:AGENT`.
@@ -75,6 +93,8 @@ pub enum Request {
     Remove {
         name: String,
         force: bool,
+        /// Drop this node's superseded copy (never a live workspace).
+        superseded: bool,
     },
     AddAgent {
         workspace: String,
@@ -99,9 +119,27 @@ pub enum Request {
         /// Set by a node relaying for its CLI, so it can reconnect.
         resume: Option<Resume>,
     },
-    /// Whether this node owns the workspace (asked of peers).
+    /// What this node holds of workspace `name` (asked of peers).
     Locate {
         name: String,
+    },
+    /// Holds `name` for a creation with mesh-wide id `id` (asked of every
+    /// reachable member, in PeerId order, before a workspace is made).
+    Reserve {
+        name: String,
+        id: String,
+        /// The creating node's name, for the refusal message others see.
+        by: String,
+    },
+    /// Lets go of a reservation (the creation failed or is done).
+    Release {
+        name: String,
+        id: String,
+    },
+    /// The sender's workspaces: the answer lists those the receiver holds
+    /// at a newer epoch; either side supersedes its older copies.
+    Ownership {
+        claims: Vec<Claim>,
     },
     /// Opens a pairing window and returns its one-time code.
     PairOpen,
@@ -170,6 +208,195 @@ pub struct HostTerminal {
     /// Start the agent if it is not running; otherwise a missing session
     /// means the agent ended while nobody watched (its exit is reported).
     pub create: bool,
+}
+
+/// What a node holds of a workspace, as `Locate` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Location {
+    pub claim: Claim,
+    /// A copy kept after a newer owner appeared: it runs nothing.
+    pub superseded: bool,
+}
+
+/// A workspace's identity and owner, as one node holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Claim {
+    pub id: String,
+    pub name: String,
+    pub owner_peer: String,
+    pub owner_node: String,
+    pub epoch: u64,
+}
+
+/// A roster entry on the wire (the mesh's `Member`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Member {
+    pub peer: String,
+    pub name: String,
+    pub addrs: Vec<String>,
+    pub removed: bool,
+}
+
+impl From<roam_mesh::roster::Member> for Member {
+    fn from(m: roam_mesh::roster::Member) -> Member {
+        Member {
+            peer: m.peer,
+            name: m.name,
+            addrs: m.addrs,
+            removed: m.removed,
+        }
+    }
+}
+
+impl From<Member> for roam_mesh::roster::Member {
+    fn from(m: Member) -> roam_mesh::roster::Member {
+        roam_mesh::roster::Member {
+            peer: m.peer,
+            name: m.name,
+            addrs: m.addrs,
+            removed: m.removed,
+        }
+    }
+}
+
+/// What `roam ls` shows of one workspace.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct WorkspaceInfo {
+    pub id: String,
+    pub name: String,
+    /// Where it runs, as the user sees it: `local`, a node name, `ssh:host`.
+    pub badge: String,
+    pub owner: String,
+    pub owner_peer: String,
+    pub epoch: u64,
+    pub repo: String,
+    pub branch: String,
+    pub base: String,
+    pub path: String,
+    pub ahead: u32,
+    pub behind: u32,
+    pub dirty_files: u32,
+    pub problem: Option<String>,
+    pub stopped: bool,
+    pub superseded_by: Option<String>,
+    pub agents: Vec<AgentInfo>,
+}
+
+/// What `roam ls` shows of one agent.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct AgentInfo {
+    pub name: String,
+    pub profile: String,
+    pub status: AgentStatus,
+    pub session: Option<String>,
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AgentStatus {
+    Starting,
+    Working,
+    WaitingForInput,
+    Idle,
+    Exited { code: i32 },
+    Stopped,
+}
+
+impl std::fmt::Display for AgentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentStatus::Starting => f.write_str("starting"),
+            AgentStatus::Working => f.write_str("working"),
+            AgentStatus::WaitingForInput => f.write_str("waiting"),
+            AgentStatus::Idle => f.write_str("idle"),
+            AgentStatus::Exited { code } => write!(f, "exited({code})"),
+            AgentStatus::Stopped => f.write_str("stopped"),
+        }
+    }
+}
+
+impl From<roam_actors::model::AgentStatus> for AgentStatus {
+    fn from(s: roam_actors::model::AgentStatus) -> AgentStatus {
+        use roam_actors::model::AgentStatus as A;
+        match s {
+            A::Starting => AgentStatus::Starting,
+            A::Working => AgentStatus::Working,
+            A::WaitingForInput => AgentStatus::WaitingForInput,
+            A::Idle => AgentStatus::Idle,
+            A::Exited { code } => AgentStatus::Exited { code },
+            A::Stopped => AgentStatus::Stopped,
+        }
+    }
+}
+
+impl From<roam_actors::model::AgentInfo> for AgentInfo {
+    fn from(a: roam_actors::model::AgentInfo) -> AgentInfo {
+        AgentInfo {
+            name: a.name,
+            profile: a.profile,
+            status: a.status.into(),
+            session: a.session,
+            pid: a.pid,
+        }
+    }
+}
+
+impl From<roam_actors::model::WorkspaceInfo> for WorkspaceInfo {
+    fn from(w: roam_actors::model::WorkspaceInfo) -> WorkspaceInfo {
+        WorkspaceInfo {
+            id: w.id,
+            name: w.name,
+            badge: w.badge,
+            owner: w.owner,
+            owner_peer: w.owner_peer,
+            epoch: w.epoch,
+            repo: w.repo,
+            branch: w.branch,
+            base: w.base,
+            path: w.path,
+            ahead: w.ahead,
+            behind: w.behind,
+            dirty_files: w.dirty_files,
+            problem: w.problem,
+            stopped: w.stopped,
+            superseded_by: w.superseded_by,
+            agents: w.agents.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// What kind of failure an error is, beside its message, so a caller can
+/// tell retryable from final without parsing text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotFound,
+    /// The epoch the request carried is older than the node's, or the node
+    /// holds only a superseded copy: locate the owner again and retry.
+    Stale,
+    Unreachable,
+    Refused,
+    InvalidInput,
+    Conflict,
+    Busy,
+    Internal,
+}
+
+impl From<roam_actors::error::ErrorKind> for ErrorKind {
+    fn from(k: roam_actors::error::ErrorKind) -> ErrorKind {
+        use roam_actors::error::ErrorKind as A;
+        match k {
+            A::NotFound => ErrorKind::NotFound,
+            A::Stale => ErrorKind::Stale,
+            A::Unreachable => ErrorKind::Unreachable,
+            A::Refused => ErrorKind::Refused,
+            A::InvalidInput => ErrorKind::InvalidInput,
+            A::Conflict => ErrorKind::Conflict,
+            A::Busy => ErrorKind::Busy,
+            A::Internal => ErrorKind::Internal,
+        }
+    }
 }
 
 /// One line of a host's checklist.
@@ -254,7 +481,11 @@ pub enum Response {
         snapshot_ref: Option<String>,
     },
     Located {
-        found: bool,
+        location: Option<Location>,
+    },
+    /// The claims the receiver holds at a newer epoch than the sender's.
+    Ownership {
+        newer: Vec<Claim>,
     },
     PairCode {
         code: String,
@@ -285,6 +516,7 @@ pub enum Response {
     /// The connection now carries terminal frames.
     Streaming,
     Error {
+        kind: ErrorKind,
         message: String,
     },
 }

@@ -3,7 +3,7 @@
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::api::{Down, Envelope, PROTOCOL_VERSION, Request, Response, Up};
+use crate::api::{Down, Envelope, Request, Response, Up};
 use crate::conn::{self, ConnError};
 use crate::paths::Paths;
 
@@ -15,8 +15,12 @@ pub enum ClientError {
     Conn(#[from] ConnError),
     #[error("the node closed the connection")]
     Closed,
-    #[error("{0}")]
-    Node(String),
+    /// The node refused or failed the request; `kind` says which way.
+    #[error("{message}")]
+    Node {
+        kind: crate::api::ErrorKind,
+        message: String,
+    },
     #[error("unexpected answer from the node: {0}")]
     Unexpected(String),
 }
@@ -41,14 +45,9 @@ impl Client {
     /// Sends a request and returns its answer; `Response::Error` becomes
     /// `ClientError::Node` with the node's message.
     pub async fn request(&mut self, request: Request) -> Result<Response, ClientError> {
-        let envelope = Envelope {
-            version: PROTOCOL_VERSION,
-            forwarded: false,
-            request,
-        };
-        conn::send(&mut self.writer, &envelope).await?;
+        conn::send(&mut self.writer, &Envelope::new(request)).await?;
         match conn::recv::<Response, _>(&mut self.reader).await? {
-            Some(Response::Error { message }) => Err(ClientError::Node(message)),
+            Some(Response::Error { kind, message }) => Err(ClientError::Node { kind, message }),
             Some(r) => Ok(r),
             None => Err(ClientError::Closed),
         }

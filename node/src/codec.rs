@@ -38,3 +38,19 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
     }
     Ok(value)
 }
+
+/// A stored value: its record version, then the value. Older versions are
+/// migrated by the store; see `store::versions`.
+pub fn encode_versioned<T: Encode>(version: u32, value: &T) -> Result<Vec<u8>, CodecError> {
+    encode(&(version, value))
+}
+
+/// Splits a stored value into its record version and the encoded value.
+pub fn split_version(bytes: &[u8]) -> Result<(u32, &[u8]), CodecError> {
+    let (version, used): (u32, usize) = bincode::decode_from_slice(bytes, config())
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    let rest = bytes
+        .get(used..)
+        .ok_or_else(|| CodecError::Decode("version past the end".into()))?;
+    Ok((version, rest))
+}

@@ -14,10 +14,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::config::DEFAULT_PORT;
-use crate::control::{self, Origin, Shared};
+use crate::control;
 use crate::paths::Paths;
 use crate::peers::Peers;
+use crate::shared::{Origin, Shared};
 use crate::store::Store;
+use roam_actors::model::Owner;
 
 /// How long a graceful stop may take before the node exits anyway.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,12 +69,17 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
             pid,
         });
     }
-    let store = Arc::new(Store::open(&paths.store())?);
-    let records = store.all();
-    let name = opts
-        .name
-        .or_else(|| config.node.name.clone())
-        .unwrap_or_else(hostname);
+    let keypair = roam_mesh::identity::load_or_create(&paths.identity())?;
+    let me = Owner {
+        peer: keypair.public().to_peer_id().to_string(),
+        node: opts
+            .name
+            .or_else(|| config.node.name.clone())
+            .unwrap_or_else(hostname),
+    };
+    let name = me.node.clone();
+    let store = Arc::new(Store::open(&paths.store(), &me.peer)?);
+    let mut records = store.all();
     let hosts = Arc::new(crate::hosts::Hosts::new(
         store.clone(),
         agent_programs(&config),
@@ -80,7 +87,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let roam_exe = std::env::current_exe()
         .map_err(|e| NodeError::Actors(format!("cannot find the roam binary: {e}")))?;
     let rt = Arc::new(Runtime {
-        node_name: name.clone(),
+        node: me.clone(),
         worktrees_dir: paths.worktrees(),
         scrollback_dir: paths.scrollback(),
         profiles: config.profiles(),
@@ -99,7 +106,9 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         data_dir: paths.home.clone(),
     });
     tracing::info!(node = %name, home = %paths.home.display(), workspaces = records.len(), "node starting");
-    let peers = start_mesh(&paths, &config, opts.mdns, &name, store.clone()).await?;
+    let peers = start_mesh(keypair, &config, opts.mdns, &name, store.clone()).await?;
+    // Before any agent runs: a member may own one of these at a newer epoch.
+    crate::ownership::check_at_start(&peers, &store, &mut records).await;
     let (node, node_handle) = Actor::spawn(None, NodeActor { rt }, records)
         .await
         .map_err(|e| NodeError::Actors(e.to_string()))?;
@@ -121,20 +130,32 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         node: node.clone(),
-        name: name.clone(),
+        me,
         data_dir: paths.home.display().to_string(),
         started: Instant::now(),
         shutdown,
         peers: peers.clone(),
         inputs: Default::default(),
         hosts,
+        names: Default::default(),
+        located: Default::default(),
+    });
+    // Whoever (re)connects hears which workspaces we own, and at which
+    // epoch, so an older copy on either side is superseded.
+    let mut connects = peers.member_connected();
+    let for_exchange = shared.clone();
+    tokio::spawn(async move {
+        while let Ok(peer) = connects.recv().await {
+            let shared = for_exchange.clone();
+            tokio::spawn(async move { crate::ownership::exchange_with(&shared, peer).await });
+        }
     });
     let for_peers = shared.clone();
     peers
         .accept(move |peer, stream| {
             control::serve_connection(stream, for_peers.clone(), Origin::Peer(peer))
         })
-        .map_err(NodeError::Actors)?;
+        .map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigint =
@@ -175,13 +196,12 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
 /// Loads the identity and the roster and starts the swarm. If the default
 /// port is taken (a second node on this machine), any free port will do.
 async fn start_mesh(
-    paths: &Paths,
+    keypair: roam_mesh::Keypair,
     config: &Config,
     mdns: Option<bool>,
     name: &str,
     store: Arc<Store>,
 ) -> Result<Arc<Peers>, NodeError> {
-    let keypair = roam_mesh::identity::load_or_create(&paths.identity())?;
     let roster = roam_mesh::roster::Roster::from_members(store.roster());
     let members: Vec<_> = roster
         .active()

@@ -8,12 +8,34 @@
 //! Everything lives in `~/.roam/run/SESSION/` on the host: `pid`, `in`,
 //! `out`, and `exit` (the agent's exit code, once it ended).
 
-use roam_mesh::ssh::SshPool;
+use roam_mesh::ssh::{SshError, SshPool};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::api::{Down, HostTerminal, Response, Up};
+use crate::api::{Down, ErrorKind, HostTerminal, Response, Up};
 use crate::conn;
+use crate::error::HasKind;
 use crate::remote::{HOST_DIR, quote, quote_argv};
+
+/// Why a viewer could not be given the agent's terminal.
+#[derive(Debug, thiserror::Error)]
+enum AttachError {
+    #[error("{source}")]
+    Ssh {
+        #[from]
+        source: SshError,
+    },
+    #[error("cannot start the agent on {alias}: {stderr}")]
+    Start { alias: String, stderr: String },
+}
+
+impl HasKind for AttachError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AttachError::Ssh { source } => crate::hosts::ssh_kind(source),
+            AttachError::Start { .. } => ErrorKind::Internal,
+        }
+    }
+}
 
 /// How much of the log a (re)attaching viewer is shown first.
 const REPLAY_BYTES: u32 = 64 * 1024;
@@ -81,32 +103,24 @@ where
     let d = run_dir(&spec.session);
     let opened = async {
         if spec.create {
-            let out = pool
-                .exec(&spec.alias, &ensure_script(&spec))
-                .await
-                .map_err(|e| e.to_string())?;
+            let out = pool.exec(&spec.alias, &ensure_script(&spec)).await?;
             if !out.status.success() {
-                return Err(format!(
-                    "cannot start the agent on {}: {}",
-                    spec.alias,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
+                return Err(AttachError::Start {
+                    alias: spec.alias.clone(),
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
             }
         }
         if state(pool, &spec).await.as_deref() != Some("running") {
             return Ok(None);
         }
-        let conn = pool.get(&spec.alias).await.map_err(|e| e.to_string())?;
+        let conn = pool.get(&spec.alias).await?;
         let output = conn
             .open_exec(&format!(
                 "d={d}; exec tail -c {REPLAY_BYTES} -f --pid=\"$(cat \"$d/pid\")\" \"$d/out\""
             ))
-            .await
-            .map_err(|e| e.to_string())?;
-        let input = conn
-            .open_exec(&format!("exec cat > {d}/in"))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
+        let input = conn.open_exec(&format!("exec cat > {d}/in")).await?;
         Ok(Some((output, input)))
     };
     let (mut output, mut input) = match opened.await {
@@ -117,8 +131,12 @@ where
             let _ = conn::send(writer, &last).await;
             return;
         }
-        Err(message) => {
-            let _ = conn::send(writer, &Response::Error { message }).await;
+        Err(e) => {
+            let failure = Response::Error {
+                kind: e.kind(),
+                message: e.to_string(),
+            };
+            let _ = conn::send(writer, &failure).await;
             return;
         }
     };

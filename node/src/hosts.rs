@@ -7,10 +7,69 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bincode::{Decode, Encode};
-use roam_mesh::ssh::{SshPool, SshSettings, StrictHostKeyChecking};
+use roam_mesh::ssh::{SshError, SshPool, SshSettings, StrictHostKeyChecking};
 
-use crate::api::{CheckItem, HostInfo, HostReport};
-use crate::store::Store;
+use crate::api::{CheckItem, ErrorKind, HostInfo, HostReport};
+use crate::error::HasKind;
+use crate::store::{Store, StoreError};
+
+/// How adding, checking or removing an SSH host fails.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("no host named '{alias}'; add it with `roam host add {alias}`")]
+    NotAdded { alias: String },
+    /// The checklist failed: `failed` are the details of the failed lines.
+    #[error("host {alias} not added: {}", .failed.join("; "))]
+    ChecksFailed { alias: String, failed: Vec<String> },
+    /// Connecting to the host, or running the probe there, failed.
+    #[error("{source}")]
+    Ssh {
+        alias: String,
+        /// Boxed: `SshError` is large, and this error is returned often.
+        #[source]
+        source: Box<SshError>,
+    },
+    #[error("{source}")]
+    Store {
+        #[from]
+        source: StoreError,
+    },
+}
+
+impl HasKind for HostError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HostError::NotAdded { .. } => ErrorKind::NotFound,
+            HostError::ChecksFailed { .. } => ErrorKind::Refused,
+            HostError::Ssh { source, .. } => ssh_kind(source),
+            HostError::Store { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Which kind an SSH failure is, for the answer that reports it.
+pub(crate) fn ssh_kind(e: &SshError) -> ErrorKind {
+    match e {
+        // Retrying will not help: the user has to act.
+        SshError::UnknownHostKey { .. }
+        | SshError::HostKeyChanged { .. }
+        | SshError::HostKeyRevoked { .. }
+        | SshError::AuthFailed { .. }
+        | SshError::PassphraseNeeded { .. } => ErrorKind::Refused,
+        SshError::Config { .. } | SshError::BadConfig { .. } | SshError::IdentityFile { .. } => {
+            ErrorKind::InvalidInput
+        }
+        SshError::ProxyJump { source, .. } => ssh_kind(source),
+        SshError::Unreachable { .. }
+        | SshError::Handshake { .. }
+        | SshError::ConnectionLost { .. }
+        | SshError::ChannelRefused { .. }
+        | SshError::Timeout { .. } => ErrorKind::Unreachable,
+        SshError::KnownHosts { .. }
+        | SshError::OutputTooLarge { .. }
+        | SshError::CommandFailed { .. } => ErrorKind::Internal,
+    }
+}
 
 /// What is remembered of an added host.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -54,18 +113,21 @@ impl Hosts {
 
     /// Connects (checking the host key like ssh), runs the checklist, and
     /// records the host only if a workspace could run there.
-    pub async fn add(&self, alias: &str, accept_new: bool) -> Result<HostReport, String> {
+    pub async fn add(&self, alias: &str, accept_new: bool) -> Result<HostReport, HostError> {
         let policy = accept_new.then_some(StrictHostKeyChecking::AcceptNew);
         let report = self.report(alias, policy).await?;
         if report.checks.iter().any(|c| !c.ok) {
-            let failed: Vec<_> = report
+            let failed = report
                 .checks
                 .iter()
                 .filter(|c| !c.ok)
-                .map(|c| c.detail.as_str())
+                .map(|c| c.detail.clone())
                 .collect();
             // The checklist is the answer; the error says why it was not added.
-            return Err(format!("host {alias} not added: {}", failed.join("; ")));
+            return Err(HostError::ChecksFailed {
+                alias: alias.to_string(),
+                failed,
+            });
         }
         let now = unix_now();
         let record = HostRecord {
@@ -74,24 +136,18 @@ impl Hosts {
             last_used_unix: now,
             last_check_ok: true,
         };
-        self.store
-            .save_host(&record)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.save_host(&record).await?;
         Ok(report)
     }
 
-    pub async fn check(&self, alias: &str) -> Result<HostReport, String> {
+    pub async fn check(&self, alias: &str) -> Result<HostReport, HostError> {
         let mut record = self.record(alias)?;
         let report = self.report(alias, None).await;
         record.last_check_ok = report.as_ref().is_ok_and(|r| r.checks.iter().all(|c| c.ok));
         if report.is_ok() {
             record.last_used_unix = unix_now();
         }
-        self.store
-            .save_host(&record)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.save_host(&record).await?;
         report
     }
 
@@ -115,27 +171,26 @@ impl Hosts {
         out
     }
 
-    pub async fn remove(&self, alias: &str) -> Result<(), String> {
+    pub async fn remove(&self, alias: &str) -> Result<(), HostError> {
         self.record(alias)?;
-        self.store
-            .remove_host(alias)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.remove_host(alias).await?;
         self.pool.disconnect(alias).await;
         Ok(())
     }
 
     /// The host's record, or the error that says how to add it.
-    pub fn require(&self, alias: &str) -> Result<HostRecord, String> {
+    pub fn require(&self, alias: &str) -> Result<HostRecord, HostError> {
         self.record(alias)
     }
 
-    fn record(&self, alias: &str) -> Result<HostRecord, String> {
+    fn record(&self, alias: &str) -> Result<HostRecord, HostError> {
         self.store
             .hosts()
             .into_iter()
             .find(|h| h.alias == alias)
-            .ok_or_else(|| format!("no host named '{alias}'; add it with `roam host add {alias}`"))
+            .ok_or_else(|| HostError::NotAdded {
+                alias: alias.to_string(),
+            })
     }
 
     /// Connects and probes; a connection failure is the error, anything
@@ -144,19 +199,16 @@ impl Hosts {
         &self,
         alias: &str,
         policy: Option<StrictHostKeyChecking>,
-    ) -> Result<HostReport, String> {
+    ) -> Result<HostReport, HostError> {
         let started = Instant::now();
-        let conn = self
-            .pool
-            .get_with(alias, policy)
-            .await
-            .map_err(|e| e.to_string())?;
+        let ssh = |source| HostError::Ssh {
+            alias: alias.to_string(),
+            source: Box::new(source),
+        };
+        let conn = self.pool.get_with(alias, policy).await.map_err(ssh)?;
         let target = conn.spec().display();
         let script = format!("ROAM_PROGRAMS='{}'\n{PROBE}", self.programs.join(" "));
-        let probe = conn
-            .exec_checked(&script)
-            .await
-            .map_err(|e| e.to_string())?;
+        let probe = conn.exec_checked(&script).await.map_err(ssh)?;
         let facts = Facts::parse(&probe.stdout_text());
         let mut checks = vec![CheckItem {
             name: "connection".into(),

@@ -1,9 +1,14 @@
 //! The Roam node: the daemon that runs on every machine.
 //!
 //! - [`daemon`]: start, serve, stop (`roam node run`).
-//! - [`control`]: serving requests from the local CLI and from peers.
-//! - [`route`]: sending the CLI's requests to the node that owns the workspace.
-//! - [`relay`]: a remote attach for the CLI, resumed across reconnects.
+//! - The request path, top to bottom: [`control`] serves a connection
+//!   (frames, version, what a peer may ask, epochs); [`route`] decides
+//!   where a request runs ([`locate`] finds the owner) and forwards it or
+//!   [`relay`]s an attach; [`local`] answers from this node's own state.
+//! - [`create`]: a new workspace under a mesh-wide unique name ([`names`]).
+//! - [`ownership`]: fencing by epoch; nodes converge on the newest owner.
+//! - [`error`]: typed failures, a kind beside the message on the wire.
+//! - [`shared`]: what every handler shares.
 //! - [`peers`]: the mesh as the node sees it: roster, pairing, calls.
 //! - [`terminal`]: terminal streams (`attach`, `logs --follow`).
 //! - [`api`]: the request/response types every client and peer speaks.
@@ -22,14 +27,21 @@ pub mod codec;
 pub mod config;
 pub mod conn;
 pub mod control;
+pub mod create;
 pub mod daemon;
 pub mod detached;
+pub mod error;
 pub mod hosts;
+pub mod local;
+pub mod locate;
+pub mod names;
+pub mod ownership;
 pub mod paths;
 pub mod peers;
 pub mod proc;
 pub mod relay;
 pub mod remote;
 pub mod route;
+pub mod shared;
 pub mod store;
 pub mod terminal;

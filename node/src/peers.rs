@@ -10,17 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use roam_actors::model::WorkspaceInfo;
-use roam_mesh::pairing::{Host, Joiner};
+use roam_mesh::pairing::{Host, Joiner, PairingError};
 use roam_mesh::roster::{Member, Roster};
 use roam_mesh::{
-    CONTROL_PROTOCOL, Mesh, MeshEvent, MeshStream, Multiaddr, PAIRING_PROTOCOL, PeerId,
+    CONTROL_PROTOCOL, Mesh, MeshError, MeshEvent, MeshStream, Multiaddr, PAIRING_PROTOCOL, PeerId,
 };
 use tokio::sync::mpsc;
 
-use crate::api::{Envelope, PROTOCOL_VERSION, Request, Response};
-use crate::conn;
-use crate::store::Store;
+use crate::api::{self, Envelope, ErrorKind, PROTOCOL_VERSION, Request, Response, WorkspaceInfo};
+use crate::conn::{self, ConnError};
+use crate::error::HasKind;
+use crate::store::{Store, StoreError};
 
 /// A stream to another node carrying the control protocol.
 pub type PeerStream = MeshStream;
@@ -29,6 +29,110 @@ pub type PeerStream = MeshStream;
 const LAN_SEARCH: Duration = Duration::from_secs(5);
 /// How long a call to another node may take before it counts as unreachable.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a mesh operation (a call, pairing, the roster) fails.
+#[derive(Debug, thiserror::Error)]
+pub enum PeersError {
+    #[error("no node named '{name}' in the mesh (nodes: {})", known_nodes(.known))]
+    UnknownNode { name: String, known: Vec<String> },
+    #[error("bad peer id for node {name}")]
+    BadPeerId { name: String },
+    #[error("not connected")]
+    NotConnected { peer: PeerId },
+    #[error("timed out")]
+    TimedOut { peer: PeerId },
+    #[error("the node closed the connection")]
+    Closed { peer: PeerId },
+    /// Sending or reading a frame failed.
+    #[error("{source}")]
+    Stream {
+        #[from]
+        source: ConnError,
+    },
+    #[error("{source}")]
+    Mesh {
+        #[from]
+        source: MeshError,
+    },
+    /// Another node answered with an error; its kind is kept.
+    #[error("{message}")]
+    Remote { kind: ErrorKind, message: String },
+    #[error("{source}")]
+    Store {
+        #[from]
+        source: StoreError,
+    },
+    #[error("roster lock poisoned")]
+    LockPoisoned,
+    #[error("expected a pairing {expected}")]
+    UnexpectedPairingRequest { expected: &'static str },
+    #[error("a node named '{name}' is already in the mesh; join with another --name")]
+    NameTaken { name: String },
+    #[error("no pairing code is open here (expired or already used); run `roam pair` again")]
+    NoPairingWindow,
+    /// A wrong code (or a tampered exchange), or a malformed message.
+    #[error("{source}")]
+    Pairing {
+        #[from]
+        source: PairingError,
+    },
+    #[error("pairing timed out")]
+    PairingTimedOut,
+    #[error("the other node closed the connection")]
+    PairingClosed,
+    #[error("unexpected pairing answer: {answer}")]
+    UnexpectedAnswer { answer: String },
+    #[error("bad address '{addr}': {message}")]
+    BadAddress { addr: String, message: String },
+    #[error("{count} unpaired nodes on the LAN; give the address printed by `roam pair`")]
+    SeveralOnLan { count: usize },
+    #[error("no node found on the LAN (mDNS); give the address printed by `roam pair`")]
+    NoneOnLan,
+    #[error(
+        "cannot pair with {addr}: {source} (is a code open there? codes work once and expire; run `roam pair` again)"
+    )]
+    CannotPair { addr: String, source: MeshError },
+}
+
+fn known_nodes(known: &[String]) -> String {
+    if known.is_empty() {
+        "none paired".to_string()
+    } else {
+        known.join(", ")
+    }
+}
+
+impl HasKind for PeersError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            PeersError::UnknownNode { .. } | PeersError::NoneOnLan => ErrorKind::NotFound,
+            PeersError::BadPeerId { .. }
+            | PeersError::BadAddress { .. }
+            | PeersError::SeveralOnLan { .. } => ErrorKind::InvalidInput,
+            PeersError::NotConnected { .. }
+            | PeersError::TimedOut { .. }
+            | PeersError::Closed { .. }
+            | PeersError::Stream { .. }
+            | PeersError::PairingTimedOut
+            | PeersError::PairingClosed
+            | PeersError::CannotPair { .. } => ErrorKind::Unreachable,
+            PeersError::Mesh { source } => match source {
+                MeshError::Unreachable { .. } | MeshError::Dial { .. } => ErrorKind::Unreachable,
+                MeshError::Start(_) | MeshError::Listen { .. } | MeshError::Stopped => {
+                    ErrorKind::Internal
+                }
+            },
+            PeersError::Remote { kind, .. } => *kind,
+            PeersError::NameTaken { .. } => ErrorKind::Conflict,
+            PeersError::NoPairingWindow
+            | PeersError::UnexpectedPairingRequest { .. }
+            | PeersError::Pairing { .. } => ErrorKind::Refused,
+            PeersError::Store { .. }
+            | PeersError::LockPoisoned
+            | PeersError::UnexpectedAnswer { .. } => ErrorKind::Internal,
+        }
+    }
+}
 
 struct Window {
     code: String,
@@ -51,6 +155,9 @@ pub struct Peers {
     /// The last listing each peer gave, so an offline node's workspaces are
     /// shown as unreachable rather than hidden.
     last_seen: Mutex<HashMap<String, Vec<WorkspaceInfo>>>,
+    /// Members as they (re)connect, for whoever must talk to them then
+    /// (the ownership exchange).
+    connects: tokio::sync::broadcast::Sender<PeerId>,
 }
 
 impl Peers {
@@ -71,6 +178,7 @@ impl Peers {
             rtt: Mutex::new(HashMap::new()),
             discovered: Mutex::new(Vec::new()),
             last_seen: Mutex::new(HashMap::new()),
+            connects: tokio::sync::broadcast::channel(64).0,
         })
     }
 
@@ -113,6 +221,7 @@ impl Peers {
                         if peers.mesh.is_member(&peer) {
                             let p = peers.clone();
                             tokio::spawn(async move { p.sync_roster_with(peer).await });
+                            let _ = peers.connects.send(peer);
                         }
                     }
                     MeshEvent::Listening { .. } => {}
@@ -153,25 +262,31 @@ impl Peers {
             .unwrap_or_default()
     }
 
-    pub fn member_named(&self, name: &str) -> Result<PeerId, String> {
+    pub fn member_named(&self, name: &str) -> Result<PeerId, PeersError> {
         let others = self.others();
         match others.iter().find(|m| m.name == name) {
-            Some(m) => m
-                .peer
-                .parse()
-                .map_err(|_| format!("bad peer id for node {name}")),
-            None => {
-                let known: Vec<_> = others.iter().map(|m| m.name.as_str()).collect();
-                Err(format!(
-                    "no node named '{name}' in the mesh (nodes: {})",
-                    if known.is_empty() {
-                        "none paired".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
-            }
+            Some(m) => m.peer.parse().map_err(|_| PeersError::BadPeerId {
+                name: name.to_string(),
+            }),
+            None => Err(PeersError::UnknownNode {
+                name: name.to_string(),
+                known: others.into_iter().map(|m| m.name).collect(),
+            }),
         }
+    }
+
+    /// Members as they (re)connect.
+    pub fn member_connected(&self) -> tokio::sync::broadcast::Receiver<PeerId> {
+        self.connects.subscribe()
+    }
+
+    /// The peers connected right now.
+    pub async fn connected(&self) -> Vec<PeerId> {
+        self.mesh
+            .status()
+            .await
+            .map(|s| s.connected.iter().map(|(p, _)| *p).collect())
+            .unwrap_or_default()
     }
 
     pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
@@ -192,14 +307,17 @@ impl Peers {
             .unwrap_or_default()
     }
 
-    /// Opens a control stream to `peer` and sends `request` on it; returns
-    /// the first response and the stream (which carries frames after
-    /// `Response::Streaming`).
+    /// Opens a control stream to `peer` and sends `request` on it, with the
+    /// epoch the caller saw for the workspace it acts on (`None`: not
+    /// fenced); returns the first response and the stream (which carries
+    /// frames after `Response::Streaming`). An error the other node answers
+    /// with is a response here (`Ok(Response::Error { .. })`), not an `Err`.
     pub async fn open_call(
         &self,
         peer: PeerId,
+        epoch: Option<u64>,
         request: Request,
-    ) -> Result<(Response, MeshStream), String> {
+    ) -> Result<(Response, MeshStream), PeersError> {
         // A node that is not connected is offline: the background redial
         // brings it back. Dialling here would make `roam ls` wait out a QUIC
         // handshake timeout for every offline node.
@@ -209,56 +327,63 @@ impl Peers {
             .await
             .map(|s| s.connected.iter().any(|(p, _)| *p == peer));
         if !connected.unwrap_or(false) {
-            return Err("not connected".into());
+            return Err(PeersError::NotConnected { peer });
         }
         let attempt = async {
             let mut stream = self.open_stream(peer).await?;
             let envelope = Envelope {
                 version: PROTOCOL_VERSION,
                 forwarded: true,
+                epoch,
                 request,
             };
-            conn::send(&mut stream, &envelope)
-                .await
-                .map_err(|e| e.to_string())?;
-            match conn::recv::<Response, _>(&mut stream).await {
-                Ok(Some(r)) => Ok((r, stream)),
-                Ok(None) => Err("the node closed the connection".to_string()),
-                Err(e) => Err(e.to_string()),
+            conn::send(&mut stream, &envelope).await?;
+            match conn::recv::<Response, _>(&mut stream).await? {
+                Some(r) => Ok((r, stream)),
+                None => Err(PeersError::Closed { peer }),
             }
         };
         tokio::time::timeout(PEER_TIMEOUT, attempt)
             .await
-            .map_err(|_| "timed out".to_string())?
+            .map_err(|_| PeersError::TimedOut { peer })?
     }
 
     /// Opens a control stream, trying twice: a stream asked for while a
     /// connection is being replaced (both sides dialled at once, a link
     /// closing) fails without anything having been sent, so a second try is
     /// safe where retrying a request would not be.
-    async fn open_stream(&self, peer: PeerId) -> Result<MeshStream, String> {
+    async fn open_stream(&self, peer: PeerId) -> Result<MeshStream, MeshError> {
         match self.mesh.open(peer, CONTROL_PROTOCOL).await {
             Ok(s) => Ok(s),
             Err(first) => {
                 tracing::debug!(peer = %peer, error = %first, "opening a stream failed; trying again");
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                self.mesh
-                    .open(peer, CONTROL_PROTOCOL)
-                    .await
-                    .map_err(|e| e.to_string())
+                self.mesh.open(peer, CONTROL_PROTOCOL).await
             }
         }
     }
 
     /// One request to `peer`, one response.
-    pub async fn call(&self, peer: PeerId, request: Request) -> Result<Response, String> {
-        self.open_call(peer, request).await.map(|(r, _)| r)
+    pub async fn call(&self, peer: PeerId, request: Request) -> Result<Response, PeersError> {
+        self.call_fenced(peer, None, request).await
+    }
+
+    /// One request to `peer` carrying the epoch the caller saw for the
+    /// workspace it acts on, one response (`Response::Error` with
+    /// `ErrorKind::Stale` when the peer holds a newer one).
+    pub async fn call_fenced(
+        &self,
+        peer: PeerId,
+        epoch: Option<u64>,
+        request: Request,
+    ) -> Result<Response, PeersError> {
+        self.open_call(peer, epoch, request).await.map(|(r, _)| r)
     }
 
     // ---- pairing: host side ----
 
     /// Opens a pairing window; returns the code and where to reach us.
-    pub async fn open_pairing(&self) -> Result<(String, Vec<String>, u64), String> {
+    pub async fn open_pairing(&self) -> Result<(String, Vec<String>, u64), PeersError> {
         let code = roam_mesh::pairing::new_code();
         if let Ok(mut w) = self.window.lock() {
             *w = Some(Window {
@@ -267,10 +392,7 @@ impl Peers {
                 used: false,
             });
         }
-        self.mesh
-            .open_pairing(self.window_len)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.mesh.open_pairing(self.window_len).await?;
         let me = self.mesh.local_peer_id();
         let addrs = self
             .listen_addrs()
@@ -299,12 +421,13 @@ impl Peers {
     /// window was open.
     pub async fn serve_pairing(self: Arc<Self>, peer: PeerId, mut stream: MeshStream) {
         let outcome = self.host_pairing(peer, &mut stream).await;
-        if let Err(message) = &outcome {
-            tracing::warn!(peer = %peer, error = %message, "pairing refused");
+        if let Err(e) = &outcome {
+            tracing::warn!(peer = %peer, error = %e, "pairing refused");
             let _ = conn::send(
                 &mut stream,
                 &Response::Error {
-                    message: message.clone(),
+                    kind: e.kind(),
+                    message: e.to_string(),
                 },
             )
             .await;
@@ -323,14 +446,14 @@ impl Peers {
         }
     }
 
-    async fn host_pairing(&self, peer: PeerId, stream: &mut MeshStream) -> Result<(), String> {
+    async fn host_pairing(&self, peer: PeerId, stream: &mut MeshStream) -> Result<(), PeersError> {
         let me = self.mesh.local_peer_id();
         let Some(Envelope {
             request: Request::PairHello { name, spake, addrs },
             ..
         }) = recv(stream).await?
         else {
-            return Err("expected a pairing hello".into());
+            return Err(PeersError::UnexpectedPairingRequest { expected: "hello" });
         };
         if name == self.name
             || self
@@ -339,15 +462,10 @@ impl Peers {
                 .map(|r| r.by_name(&name).is_some())
                 .unwrap_or(true)
         {
-            return Err(format!(
-                "a node named '{name}' is already in the mesh; join with another --name"
-            ));
+            return Err(PeersError::NameTaken { name });
         }
-        let code = self.take_code().ok_or(
-            "no pairing code is open here (expired or already used); run `roam pair` again",
-        )?;
-        let (host, msg_b, confirm_b) =
-            Host::respond(&code, &peer, &me, &spake).map_err(|e| e.to_string())?;
+        let code = self.take_code().ok_or(PeersError::NoPairingWindow)?;
+        let (host, msg_b, confirm_b) = Host::respond(&code, &peer, &me, &spake)?;
         conn::send(
             stream,
             &Response::PairChallenge {
@@ -356,16 +474,17 @@ impl Peers {
                 confirm: confirm_b,
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let Some(Envelope {
             request: Request::PairConfirm { confirm },
             ..
         }) = recv(stream).await?
         else {
-            return Err("expected a pairing confirmation".into());
+            return Err(PeersError::UnexpectedPairingRequest {
+                expected: "confirmation",
+            });
         };
-        host.verify(&confirm).map_err(|e| e.to_string())?;
+        host.verify(&confirm)?;
 
         let joiner = Member {
             peer: peer.to_string(),
@@ -374,15 +493,10 @@ impl Peers {
             removed: false,
         };
         let me_member = self.self_member().await;
-        self.merge_roster(vec![joiner, me_member]).await?;
-        let members: Vec<Member> = self
-            .roster
-            .lock()
-            .map(|r| r.members().cloned().collect())
-            .unwrap_or_default();
-        conn::send(stream, &Response::Welcome { members })
-            .await
-            .map_err(|e| e.to_string())?;
+        self.merge_roster(vec![joiner.into(), me_member.into()])
+            .await?;
+        let members = self.wire_roster();
+        conn::send(stream, &Response::Welcome { members }).await?;
         tracing::info!(peer = %peer, node = %name, "paired");
         self.spread_roster().await;
         Ok(())
@@ -390,16 +504,16 @@ impl Peers {
 
     // ---- pairing: joiner side ----
 
-    pub async fn join(&self, code: &str, addr: Option<&str>) -> Result<String, String> {
+    pub async fn join(&self, code: &str, addr: Option<&str>) -> Result<String, PeersError> {
         let addr: Multiaddr = match addr {
-            Some(a) => a.parse().map_err(|e| format!("bad address '{a}': {e}"))?,
+            Some(a) => a.parse::<Multiaddr>().map_err(|e| PeersError::BadAddress {
+                addr: a.to_string(),
+                message: e.to_string(),
+            })?,
             None => self.find_host_on_lan().await?,
         };
         // Our side must also let one unknown peer (the host) in.
-        self.mesh
-            .open_pairing(PEER_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.mesh.open_pairing(PEER_TIMEOUT).await?;
         let result = self.join_inner(code, addr).await;
         let _ = self.mesh.close_pairing().await;
         result
@@ -407,7 +521,7 @@ impl Peers {
 
     /// The one unpaired node mDNS sees on the LAN. Refuses to guess when
     /// there are several: a wrong guess would use up that node's code.
-    async fn find_host_on_lan(&self) -> Result<Multiaddr, String> {
+    async fn find_host_on_lan(&self) -> Result<Multiaddr, PeersError> {
         let deadline = Instant::now() + LAN_SEARCH;
         loop {
             let strangers: Vec<(PeerId, Multiaddr)> = self
@@ -433,39 +547,25 @@ impl Peers {
                         addr.clone().with(roam_mesh::swarm::Protocol::P2p(*peer))
                     });
                 }
-                n if n > 1 => {
-                    return Err(format!(
-                        "{n} unpaired nodes on the LAN; give the address printed by `roam pair`"
-                    ));
-                }
-                _ if Instant::now() > deadline => {
-                    return Err(
-                        "no node found on the LAN (mDNS); give the address printed by `roam pair`"
-                            .into(),
-                    );
-                }
+                n if n > 1 => return Err(PeersError::SeveralOnLan { count: n }),
+                _ if Instant::now() > deadline => return Err(PeersError::NoneOnLan),
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
     }
 
-    async fn join_inner(&self, code: &str, addr: Multiaddr) -> Result<String, String> {
+    async fn join_inner(&self, code: &str, addr: Multiaddr) -> Result<String, PeersError> {
         let me = self.mesh.local_peer_id();
-        let refused = |e: String| {
-            format!(
-                "cannot pair with {addr}: {e} (is a code open there? codes work once and expire; run `roam pair` again)"
-            )
+        let refused = |source: MeshError| PeersError::CannotPair {
+            addr: addr.to_string(),
+            source,
         };
-        let host = self
-            .mesh
-            .dial(addr.clone())
-            .await
-            .map_err(|e| refused(e.to_string()))?;
+        let host = self.mesh.dial(addr.clone()).await.map_err(refused)?;
         let mut stream = self
             .mesh
             .open(host, PAIRING_PROTOCOL)
             .await
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(refused)?;
         let (joiner, msg_a) = Joiner::start(code, &me, &host);
         let addrs = self.self_member().await.addrs;
         send(
@@ -483,15 +583,13 @@ impl Peers {
                 spake,
                 confirm,
             } => (name, spake, confirm),
-            other => return Err(format!("unexpected pairing answer: {other:?}")),
+            other => return Err(unexpected(&other)),
         };
-        let confirm = joiner
-            .finish(&msg_b, &confirm_b)
-            .map_err(|e| e.to_string())?;
+        let confirm = joiner.finish(&msg_b, &confirm_b)?;
         send(&mut stream, Request::PairConfirm { confirm }).await?;
         let members = match recv_response(&mut stream).await? {
             Response::Welcome { members } => members,
-            other => return Err(format!("unexpected pairing answer: {other:?}")),
+            other => return Err(unexpected(&other)),
         };
         let mut members = members;
         // Where we reached the host is worth remembering.
@@ -528,25 +626,30 @@ impl Peers {
         }
     }
 
+    /// The whole roster as the wire carries it.
+    fn wire_roster(&self) -> Vec<api::Member> {
+        self.roster
+            .lock()
+            .map(|r| r.members().cloned().map(Into::into).collect())
+            .unwrap_or_default()
+    }
+
     /// Folds members in, saves the roster durably, then opens or closes the
     /// gate to match. Returns the merged roster.
-    pub async fn merge_roster(&self, incoming: Vec<Member>) -> Result<Vec<Member>, String> {
+    pub async fn merge_roster(
+        &self,
+        incoming: Vec<api::Member>,
+    ) -> Result<Vec<api::Member>, PeersError> {
         let (changed, all) = {
-            let mut r = self
-                .roster
-                .lock()
-                .map_err(|_| "roster lock poisoned".to_string())?;
-            let changed = r.merge(incoming);
+            let mut r = self.roster.lock().map_err(|_| PeersError::LockPoisoned)?;
+            let changed = r.merge(incoming.into_iter().map(Member::from));
             (changed, r.members().cloned().collect::<Vec<_>>())
         };
         if changed {
-            self.store
-                .save_roster(&all)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.store.save_roster(&all).await?;
             self.apply_gate(&all).await;
         }
-        Ok(all)
+        Ok(all.into_iter().map(Into::into).collect())
     }
 
     async fn apply_gate(&self, members: &[Member]) {
@@ -567,11 +670,7 @@ impl Peers {
     /// Tells every reachable member what we know; best effort (members that
     /// are offline catch up when they next sync).
     pub async fn spread_roster(&self) {
-        let members: Vec<Member> = self
-            .roster
-            .lock()
-            .map(|r| r.members().cloned().collect())
-            .unwrap_or_default();
+        let members = self.wire_roster();
         let calls = self
             .others()
             .into_iter()
@@ -592,11 +691,7 @@ impl Peers {
 
     /// Exchanges rosters with one member.
     async fn sync_roster_with(&self, peer: PeerId) {
-        let members: Vec<Member> = self
-            .roster
-            .lock()
-            .map(|r| r.members().cloned().collect())
-            .unwrap_or_default();
+        let members = self.wire_roster();
         if let Ok(Response::Roster { members }) =
             self.call(peer, Request::RosterSync { members }).await
         {
@@ -605,39 +700,27 @@ impl Peers {
     }
 
     /// Removes a node from the mesh everywhere we can reach.
-    pub async fn unpair(&self, name: &str) -> Result<(), String> {
+    pub async fn unpair(&self, name: &str) -> Result<(), PeersError> {
         let peer = self.member_named(name)?;
         let all = {
-            let mut r = self
-                .roster
-                .lock()
-                .map_err(|_| "roster lock poisoned".to_string())?;
+            let mut r = self.roster.lock().map_err(|_| PeersError::LockPoisoned)?;
             r.remove(&peer.to_string());
             r.members().cloned().collect::<Vec<_>>()
         };
-        self.store
-            .save_roster(&all)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.save_roster(&all).await?;
         self.apply_gate(&all).await;
         self.spread_roster().await;
         Ok(())
     }
 
     /// Accepts control and pairing streams until the mesh stops.
-    pub fn accept<F, Fut>(self: &Arc<Self>, serve_control: F) -> Result<(), String>
+    pub fn accept<F, Fut>(self: &Arc<Self>, serve_control: F) -> Result<(), PeersError>
     where
         F: Fn(PeerId, MeshStream) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        let mut control = self
-            .mesh
-            .incoming(CONTROL_PROTOCOL)
-            .map_err(|e| e.to_string())?;
-        let mut pairing = self
-            .mesh
-            .incoming(PAIRING_PROTOCOL)
-            .map_err(|e| e.to_string())?;
+        let mut control = self.mesh.incoming(CONTROL_PROTOCOL)?;
+        let mut pairing = self.mesh.incoming(PAIRING_PROTOCOL)?;
         let peers = self.clone();
         tokio::spawn(async move {
             while let Some((peer, stream)) = control.next().await {
@@ -663,30 +746,38 @@ impl Peers {
     }
 }
 
-async fn send(stream: &mut MeshStream, request: Request) -> Result<(), String> {
+fn unexpected(answer: &Response) -> PeersError {
+    PeersError::UnexpectedAnswer {
+        answer: format!("{answer:?}"),
+    }
+}
+
+async fn send(stream: &mut MeshStream, request: Request) -> Result<(), PeersError> {
     let envelope = Envelope {
         version: PROTOCOL_VERSION,
         forwarded: true,
+        epoch: None,
         request,
     };
-    conn::send(stream, &envelope)
-        .await
-        .map_err(|e| e.to_string())
+    conn::send(stream, &envelope).await?;
+    Ok(())
 }
 
-async fn recv(stream: &mut MeshStream) -> Result<Option<Envelope>, String> {
-    tokio::time::timeout(PEER_TIMEOUT, conn::recv::<Envelope, _>(stream))
+async fn recv(stream: &mut MeshStream) -> Result<Option<Envelope>, PeersError> {
+    let envelope = tokio::time::timeout(PEER_TIMEOUT, conn::recv::<Envelope, _>(stream))
         .await
-        .map_err(|_| "pairing timed out".to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|_| PeersError::PairingTimedOut)??;
+    Ok(envelope)
 }
 
-async fn recv_response(stream: &mut MeshStream) -> Result<Response, String> {
+async fn recv_response(stream: &mut MeshStream) -> Result<Response, PeersError> {
     match tokio::time::timeout(PEER_TIMEOUT, conn::recv::<Response, _>(stream)).await {
-        Err(_) => Err("pairing timed out".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(None)) => Err("the other node closed the connection".into()),
-        Ok(Ok(Some(Response::Error { message }))) => Err(message),
+        Err(_) => Err(PeersError::PairingTimedOut),
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok(None)) => Err(PeersError::PairingClosed),
+        Ok(Ok(Some(Response::Error { kind, message }))) => {
+            Err(PeersError::Remote { kind, message })
+        }
         Ok(Ok(Some(r))) => Ok(r),
     }
 }

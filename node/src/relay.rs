@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 
-use crate::api::{Down, Request, Response, Resume, Target, Up};
+use crate::api::{Down, ErrorKind, Request, Response, Resume, Target, Up};
 use crate::conn;
-use crate::control::Shared;
+use crate::error::Failure;
+use crate::locate;
 use crate::peers::PEER_TIMEOUT;
-use crate::route;
+use crate::shared::Shared;
 
 /// How long the relay keeps trying before it gives the viewer up.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
@@ -27,10 +28,10 @@ const FIRST_ATTEMPT_FOR: Duration = Duration::from_secs(10);
 /// Keys typed while the owner is unreachable, kept until acknowledged.
 const MAX_UNACKED: usize = 256 * 1024;
 
-enum Failure {
+enum Attempt {
     /// The owner answered with an error: retrying will not help.
-    Fatal(String),
-    /// The owner could not be reached: try again.
+    Fatal(Failure),
+    /// The owner could not be reached, or moved on: try again.
     Retry(String),
 }
 
@@ -52,6 +53,7 @@ pub async fn relay_attach<S>(
         size: (rows, cols),
         unacked: VecDeque::new(),
         acked: 0,
+        relocate: false,
     };
     state.run(shared, &target, &mut keys, &mut local).await;
 }
@@ -63,6 +65,8 @@ struct Relay {
     unacked: VecDeque<u8>,
     /// Session input the owner has applied.
     acked: u64,
+    /// The owner said it is not the owner: locate without the cache.
+    relocate: bool,
 }
 
 impl Relay {
@@ -101,28 +105,33 @@ impl Relay {
                         }
                     }
                 }
-                Err(Failure::Fatal(message)) if first => {
-                    let _ = conn::send(local, &Response::Error { message }).await;
+                Err(Attempt::Fatal(error)) if first => {
+                    let _ = conn::send(local, &Response::from(error)).await;
                     return;
                 }
                 // The first attempt gets a short grace too (a link being
                 // replaced, a peer just paired), then the viewer hears why.
-                Err(Failure::Retry(message))
+                Err(Attempt::Retry(message))
                     if first
                         && lost_at.get_or_insert_with(Instant::now).elapsed()
                             > FIRST_ATTEMPT_FOR =>
                 {
-                    let _ = conn::send(local, &Response::Error { message }).await;
+                    let error = Response::Error {
+                        kind: ErrorKind::Unreachable,
+                        message,
+                    };
+                    let _ = conn::send(local, &error).await;
                     return;
                 }
-                Err(Failure::Retry(_)) if first => {
+                Err(Attempt::Retry(_)) if first => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Err(Failure::Fatal(reason)) => {
+                Err(Attempt::Fatal(error)) => {
+                    let reason = error.message;
                     let _ = conn::send(local, &Down::Closed { reason }).await;
                     return;
                 }
-                Err(Failure::Retry(reason)) => {
+                Err(Attempt::Retry(reason)) => {
                     let since = *lost_at.get_or_insert_with(Instant::now);
                     if since.elapsed() > RECONNECT_FOR {
                         let reason = format!("gave up reconnecting: {reason}");
@@ -143,15 +152,27 @@ impl Relay {
         }
     }
 
-    /// Opens an attach at the owner, resuming this session.
+    /// Opens an attach at the owner, resuming this session. An owner that
+    /// says it is not (or no longer) the owner sends us to locate afresh.
     async fn connect(
-        &self,
+        &mut self,
         shared: &Shared,
         target: &Target,
-    ) -> Result<crate::peers::PeerStream, Failure> {
-        let (peer, node) = route::locate(shared, &target.workspace)
+    ) -> Result<crate::peers::PeerStream, Attempt> {
+        let found = locate::locate(shared, &target.workspace, self.relocate)
             .await
-            .map_err(Failure::Retry)?;
+            .map_err(|f| Attempt::Retry(f.message))?;
+        self.relocate = false;
+        let Some(peer) = found.peer else {
+            return Err(Attempt::Fatal(Failure::new(
+                ErrorKind::Stale,
+                format!(
+                    "workspace '{}' is now on this node; attach again",
+                    target.workspace
+                ),
+            )));
+        };
+        let node = found.node;
         let request = Request::Attach {
             target: target.clone(),
             rows: self.size.0,
@@ -161,13 +182,28 @@ impl Relay {
                 input_offset: self.acked,
             }),
         };
-        match shared.peers.open_call(peer, request).await {
+        match shared
+            .peers
+            .open_call(peer, Some(found.epoch), request)
+            .await
+        {
             Ok((Response::Streaming, stream)) => Ok(stream),
-            Ok((Response::Error { message }, _)) => Err(Failure::Fatal(message)),
-            Ok((other, _)) => Err(Failure::Fatal(format!(
+            Ok((Response::Error { kind, message }, _))
+                if kind == ErrorKind::Stale || (found.cached && kind == ErrorKind::NotFound) =>
+            {
+                self.relocate = true;
+                Err(Attempt::Retry(message))
+            }
+            Ok((Response::Error { kind, message }, _)) => {
+                Err(Attempt::Fatal(Failure::new(kind, message)))
+            }
+            Ok((other, _)) => Err(Attempt::Fatal(Failure::internal(format!(
                 "unexpected answer to attach: {other:?}"
-            ))),
-            Err(e) => Err(Failure::Retry(format!("node '{node}' is unreachable: {e}"))),
+            )))),
+            Err(e) => {
+                self.relocate = true;
+                Err(Attempt::Retry(format!("node '{node}' is unreachable: {e}")))
+            }
         }
     }
 

@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 use roam_actors::model::WorkspaceRecord;
 use roam_actors::persist::BoxFuture;
-use roam_actors::remote::{RemoteOps, session_name};
+use roam_actors::remote::{RemoteError, RemoteOps, session_name};
 use roam_gitsync::WorktreeStatus;
 use roam_mesh::ssh::{PtySize, SshPool, SshStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::api::{Down, HostTerminal, Response, Up};
+use crate::api::{Down, ErrorKind, HostTerminal, Response, Up};
 use crate::conn;
 use crate::hosts::Hosts;
 
@@ -62,6 +62,7 @@ where
             let _ = conn::send(
                 &mut local,
                 &Response::Error {
+                    kind: ErrorKind::Unreachable,
                     message: e.to_string(),
                 },
             )
@@ -141,7 +142,11 @@ where
     let stream = match attach.await {
         Ok(s) => s,
         Err(message) => {
-            let _ = conn::send(writer, &Response::Error { message }).await;
+            let error = Response::Error {
+                kind: ErrorKind::Unreachable,
+                message,
+            };
+            let _ = conn::send(writer, &error).await;
             return;
         }
     };
@@ -295,17 +300,33 @@ pub struct HostOps {
 }
 
 impl HostOps {
-    async fn run(&self, host: &str, script: &str) -> Result<String, String> {
-        let out = self
-            .hosts
-            .pool()
-            .exec(host, script)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn run(&self, host: &str, script: &str) -> Result<String, RemoteError> {
+        let out =
+            self.hosts
+                .pool()
+                .exec(host, script)
+                .await
+                .map_err(|e| RemoteError::Unreachable {
+                    host: host.to_string(),
+                    message: e.to_string(),
+                })?;
         if !out.status.success() {
-            return Err(format!("on ssh:{host}: {}", last_line(&out.stderr)));
+            return Err(failed(
+                host,
+                format!("on ssh:{host}: {}", last_line(&out.stderr)),
+            ));
         }
         Ok(out.stdout_text())
+    }
+
+    fn require(&self, host: &str) -> Result<(), RemoteError> {
+        self.hosts
+            .require(host)
+            .map(|_| ())
+            .map_err(|e| RemoteError::NotAdded {
+                host: host.to_string(),
+                message: e.to_string(),
+            })
     }
 
     /// `git push` of `refspec` from `repo` into the host's bare repository,
@@ -317,7 +338,7 @@ impl HostOps {
         repo: &Path,
         repo_dir: &str,
         refspec: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), RemoteError> {
         // `ext::` splits on spaces; `% ` is a literal space.
         let exe = self
             .roam_exe
@@ -341,15 +362,25 @@ impl HostOps {
             .env("GIT_TERMINAL_PROMPT", "0");
         let out = tokio::task::spawn_blocking(move || cmd.output())
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot run git: {e}"))?;
+            .map_err(|e| failed(host, e.to_string()))?
+            .map_err(|e| failed(host, format!("cannot run git: {e}")))?;
         if !out.status.success() {
-            return Err(format!(
-                "cannot send the repository to ssh:{host}: {}",
-                last_line(&out.stderr)
+            return Err(failed(
+                host,
+                format!(
+                    "cannot send the repository to ssh:{host}: {}",
+                    last_line(&out.stderr)
+                ),
             ));
         }
         Ok(())
+    }
+}
+
+fn failed(host: &str, message: String) -> RemoteError {
+    RemoteError::Failed {
+        host: host.to_string(),
+        message,
     }
 }
 
@@ -371,15 +402,15 @@ impl RemoteOps for HostOps {
         repo: &'a Path,
         name: &'a str,
         base_oid: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, Result<String, RemoteError>> {
         Box::pin(async move {
-            self.hosts.require(host)?;
+            self.require(host)?;
             let key = {
                 let (repo, oid) = (repo.to_path_buf(), base_oid.to_string());
                 tokio::task::spawn_blocking(move || roam_gitsync::RepoId::of(&repo, &oid))
                     .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| failed(host, e.to_string()))?
+                    .map_err(|e| failed(host, e.to_string()))?
                     .key
             };
             let repo_dir = format!("{HOST_DIR}/repos/{key}.git");
@@ -419,7 +450,7 @@ impl RemoteOps for HostOps {
         &'a self,
         host: &'a str,
         record: &'a WorkspaceRecord,
-    ) -> BoxFuture<'a, Result<WorktreeStatus, String>> {
+    ) -> BoxFuture<'a, Result<WorktreeStatus, RemoteError>> {
         Box::pin(async move {
             let script = format!(
                 "cd {} 2>/dev/null || {{ echo missing; exit 0; }}; \
@@ -431,16 +462,20 @@ impl RemoteOps for HostOps {
             // A listing must not hang on one unreachable host.
             let out = tokio::time::timeout(STATUS_TIMEOUT, self.run(host, &script))
                 .await
-                .map_err(|_| {
-                    format!(
+                .map_err(|_| RemoteError::Unreachable {
+                    host: host.to_string(),
+                    message: format!(
                         "ssh:{host} did not answer within {}s",
                         STATUS_TIMEOUT.as_secs()
-                    )
+                    ),
                 })??;
             let mut lines = out.lines();
             let first = lines.next().unwrap_or("").trim();
             if first == "missing" {
-                return Err(format!("worktree {} is missing on ssh:{host}", record.path));
+                return Err(failed(
+                    host,
+                    format!("worktree {} is missing on ssh:{host}", record.path),
+                ));
             }
             let dirty_files = first.parse().unwrap_or(0);
             let mut counts = lines
@@ -463,7 +498,7 @@ impl RemoteOps for HostOps {
         host: &'a str,
         record: &'a WorkspaceRecord,
         force: bool,
-    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>> {
         Box::pin(async move {
             let name = &record.name;
             let now = std::time::SystemTime::now()
@@ -517,9 +552,12 @@ echo removed"#,
                         format!("{n} uncommitted file(s) and commits not merged into its base")
                     }
                 };
-                return Err(format!(
-                    "workspace '{name}' has {what} on ssh:{host}; commit or merge it first, or use --force (a snapshot ref keeps the work)"
-                ));
+                return Err(RemoteError::Refused {
+                    host: host.to_string(),
+                    message: format!(
+                        "workspace '{name}' has {what} on ssh:{host}; commit or merge it first, or use --force (a snapshot ref keeps the work)"
+                    ),
+                });
             }
             Ok(out
                 .lines()
@@ -543,9 +581,9 @@ echo removed"#,
         &'a self,
         host: &'a str,
         program: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    ) -> BoxFuture<'a, Result<bool, RemoteError>> {
         Box::pin(async move {
-            self.hosts.require(host)?;
+            self.require(host)?;
             let out = self
                 .run(
                     host,

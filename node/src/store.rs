@@ -1,15 +1,29 @@
-//! Durable workspace records in sled. Every write is flushed before it is
-//! acknowledged (sled 0.34 does not flush on its own schedule in time for a
-//! kill -9).
+//! Durable records in sled: workspaces, the roster, SSH hosts. Every write
+//! is flushed before it is acknowledged (sled 0.34 does not flush on its
+//! own schedule in time for a kill -9).
+//!
+//! Records are versioned (`versions`): opening a store migrates older
+//! records in place, in one transaction, and refuses a store or a record
+//! written by a newer release, naming its version. A record that does not
+//! decode at all is moved aside to the `quarantine` tree, never deleted and
+//! never allowed to keep the other workspaces from coming back.
+
+pub mod versions;
 
 use roam_actors::model::WorkspaceRecord;
-use roam_actors::persist::{BoxFuture, Persist};
+use roam_actors::persist::{BoxFuture, Persist, PersistError};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
 
 use crate::codec;
+use versions::{HOST, MEMBER, STORE_FORMAT, WORKSPACE, WorkspaceV1};
 
 const WORKSPACES: &str = "workspaces";
 const ROSTER: &str = "roster";
 const HOSTS: &str = "hosts";
+const META: &str = "meta";
+const QUARANTINE: &str = "quarantine";
+const FORMAT_KEY: &str = "format";
 
 pub struct Store {
     workspaces: sled::Tree,
@@ -25,10 +39,28 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("cannot encode a record: {0}")]
     Encode(String),
+    #[error(
+        "{what} in the store was written by a newer roam (version {version}; this roam reads up to {supported}); run the newer roam, or move the data dir aside"
+    )]
+    Newer {
+        what: String,
+        version: u32,
+        supported: u32,
+    },
+    #[error("cannot migrate the store: {0}")]
+    Migrate(String),
+}
+
+/// Why one stored value could not be read.
+enum Unreadable {
+    Newer(u32),
+    Garbage(String),
 }
 
 impl Store {
-    pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
+    /// Opens (or makes) the store of the node whose PeerId is `local_peer`
+    /// (the owner of every record older than ownership by PeerId).
+    pub fn open(path: &std::path::Path, local_peer: &str) -> Result<Store, StoreError> {
         let db = sled::open(path).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
             message: match e {
@@ -38,18 +70,167 @@ impl Store {
                 other => other.to_string(),
             },
         })?;
-        Ok(Store {
+        let store = Store {
             workspaces: db.open_tree(WORKSPACES)?,
             roster: db.open_tree(ROSTER)?,
             hosts: db.open_tree(HOSTS)?,
-        })
+        };
+        let meta = db.open_tree(META)?;
+        let quarantine = db.open_tree(QUARANTINE)?;
+        let format = match meta.get(FORMAT_KEY)? {
+            Some(bytes) => u32::from_le_bytes(bytes.as_ref().try_into().map_err(|_| {
+                StoreError::Migrate(format!("bad store format mark {:?}", bytes.as_ref()))
+            })?),
+            None if store.is_empty() => STORE_FORMAT,
+            None => 1,
+        };
+        if format > STORE_FORMAT {
+            return Err(StoreError::Newer {
+                what: "the store".into(),
+                version: format,
+                supported: STORE_FORMAT,
+            });
+        }
+        if format == 1 {
+            store.migrate_format_1(&meta, &quarantine, local_peer)?;
+        } else {
+            meta.insert(FORMAT_KEY, &STORE_FORMAT.to_le_bytes())?;
+        }
+        store.upgrade_records(local_peer)?;
+        db.flush()?;
+        Ok(store)
     }
 
-    /// Every saved record. A record that does not decode is reported and
-    /// skipped (left in place), never fatal: one bad entry must not keep
-    /// the other workspaces from coming back.
+    fn is_empty(&self) -> bool {
+        self.workspaces.is_empty() && self.roster.is_empty() && self.hosts.is_empty()
+    }
+
+    /// Format 1 held bare version-1 values. Every value is rewritten with
+    /// its version, and the format mark set, in one transaction: a crash
+    /// half-way leaves the store as it was.
+    fn migrate_format_1(
+        &self,
+        meta: &sled::Tree,
+        quarantine: &sled::Tree,
+        local_peer: &str,
+    ) -> Result<(), StoreError> {
+        let mut rewrites: Vec<(u8, sled::IVec, Result<Vec<u8>, sled::IVec>)> = Vec::new();
+        for (slot, tree) in [(0u8, &self.workspaces), (1, &self.roster), (2, &self.hosts)] {
+            for entry in tree.iter() {
+                let (key, raw) = entry?;
+                let upgraded = match slot {
+                    0 => codec::decode::<WorkspaceV1>(&raw)
+                        .map(|v1| v1.upgrade(local_peer))
+                        .and_then(|r| codec::encode_versioned(WORKSPACE, &r)),
+                    1 => codec::decode::<roam_mesh::roster::Member>(&raw)
+                        .and_then(|m| codec::encode_versioned(MEMBER, &m)),
+                    _ => codec::decode::<crate::hosts::HostRecord>(&raw)
+                        .and_then(|h| codec::encode_versioned(HOST, &h)),
+                };
+                let outcome = match upgraded {
+                    Ok(bytes) => Ok(bytes),
+                    Err(e) => {
+                        tracing::error!(tree = slot, key = %String::from_utf8_lossy(&key), error = %e, "unreadable record moved to quarantine");
+                        Err(raw)
+                    }
+                };
+                rewrites.push((slot, key, outcome));
+            }
+        }
+        let trees = (
+            &self.workspaces,
+            &self.roster,
+            &self.hosts,
+            meta,
+            quarantine,
+        );
+        trees
+            .transaction(|(ws, roster, hosts, meta, quarantine)| {
+                for (slot, key, outcome) in &rewrites {
+                    let tree = match slot {
+                        0 => ws,
+                        1 => roster,
+                        _ => hosts,
+                    };
+                    match outcome {
+                        Ok(bytes) => {
+                            tree.insert(key.as_ref(), bytes.as_slice())?;
+                        }
+                        Err(raw) => {
+                            let mut qkey = vec![*slot];
+                            qkey.extend_from_slice(key);
+                            quarantine.insert(qkey, raw.as_ref())?;
+                            tree.remove(key.as_ref())?;
+                        }
+                    }
+                }
+                meta.insert(FORMAT_KEY, &STORE_FORMAT.to_le_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Migrate(format!("{e:?}")))?;
+        tracing::info!(
+            records = rewrites.len(),
+            "store migrated to format {STORE_FORMAT}"
+        );
+        Ok(())
+    }
+
+    /// Rewrites records of an older version as today's; refuses newer ones.
+    fn upgrade_records(&self, local_peer: &str) -> Result<(), StoreError> {
+        for entry in self.workspaces.iter() {
+            let (key, bytes) = entry?;
+            let name = String::from_utf8_lossy(&key).into_owned();
+            match decode_workspace(&bytes, local_peer) {
+                Ok((record, version)) if version < WORKSPACE => {
+                    insert(&self.workspaces, &name, WORKSPACE, &record)?;
+                }
+                Ok(_) => {}
+                Err(Unreadable::Newer(version)) => {
+                    return Err(StoreError::Newer {
+                        what: format!("workspace '{name}'"),
+                        version,
+                        supported: WORKSPACE,
+                    });
+                }
+                Err(Unreadable::Garbage(_)) => {}
+            }
+        }
+        for (tree, what, supported) in [
+            (&self.roster, "roster member", MEMBER),
+            (&self.hosts, "host", HOST),
+        ] {
+            for entry in tree.iter() {
+                let (key, bytes) = entry?;
+                if let Ok((version, _)) = codec::split_version(&bytes)
+                    && version > supported
+                {
+                    return Err(StoreError::Newer {
+                        what: format!("{what} '{}'", String::from_utf8_lossy(&key)),
+                        version,
+                        supported,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every saved workspace record. One that does not decode is logged
+    /// and skipped (left in place), never fatal.
     pub fn all(&self) -> Vec<WorkspaceRecord> {
-        decode_all(&self.workspaces, "workspace")
+        self.workspaces
+            .iter()
+            .filter_map(|entry| {
+                let (key, bytes) = entry.ok()?;
+                match decode_workspace(&bytes, "") {
+                    Ok((record, _)) => Some(record),
+                    Err(e) => {
+                        log_unreadable("workspace", &key, e);
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 
     pub async fn flush(&self) -> Result<(), StoreError> {
@@ -61,7 +242,7 @@ impl Store {
 
     /// The saved roster; unreadable entries are skipped and logged.
     pub fn roster(&self) -> Vec<roam_mesh::roster::Member> {
-        decode_all(&self.roster, "roster member")
+        decode_all(&self.roster, "roster member", MEMBER)
     }
 
     /// Saves roster members durably before returning.
@@ -70,7 +251,7 @@ impl Store {
         members: &[roam_mesh::roster::Member],
     ) -> Result<(), StoreError> {
         for m in members {
-            insert(&self.roster, &m.peer, m)?;
+            insert(&self.roster, &m.peer, MEMBER, m)?;
         }
         self.roster.flush_async().await?;
         Ok(())
@@ -78,11 +259,11 @@ impl Store {
 
     /// Added SSH hosts; unreadable entries are skipped and logged.
     pub fn hosts(&self) -> Vec<crate::hosts::HostRecord> {
-        decode_all(&self.hosts, "host")
+        decode_all(&self.hosts, "host", HOST)
     }
 
     pub async fn save_host(&self, host: &crate::hosts::HostRecord) -> Result<(), StoreError> {
-        insert(&self.hosts, &host.alias, host)?;
+        insert(&self.hosts, &host.alias, HOST, host)?;
         self.hosts.flush_async().await?;
         Ok(())
     }
@@ -94,59 +275,103 @@ impl Store {
     }
 }
 
-/// Every value of `tree` that decodes; the others are logged and left.
-fn decode_all<T: bincode::Decode<()>>(tree: &sled::Tree, what: &str) -> Vec<T> {
+/// A workspace record of any version this release reads, as today's type,
+/// with the version it was stored at.
+fn decode_workspace(bytes: &[u8], local_peer: &str) -> Result<(WorkspaceRecord, u32), Unreadable> {
+    let garbage = |e: codec::CodecError| Unreadable::Garbage(e.to_string());
+    let (version, body) = codec::split_version(bytes).map_err(garbage)?;
+    match version {
+        1 => codec::decode::<WorkspaceV1>(body)
+            .map(|v1| (v1.upgrade(local_peer), 1))
+            .map_err(garbage),
+        WORKSPACE => codec::decode(body).map(|r| (r, WORKSPACE)).map_err(garbage),
+        v if v > WORKSPACE => Err(Unreadable::Newer(v)),
+        v => Err(Unreadable::Garbage(format!("unknown record version {v}"))),
+    }
+}
+
+fn log_unreadable(what: &str, key: &[u8], e: Unreadable) {
+    let key = String::from_utf8_lossy(key);
+    match e {
+        Unreadable::Newer(v) => {
+            tracing::error!(key = %key, version = v, "skipping a {what} from a newer roam")
+        }
+        Unreadable::Garbage(message) => {
+            tracing::error!(key = %key, error = %message, "skipping unreadable {what}")
+        }
+    }
+}
+
+/// Every value of `tree` stored at `version`; the others are logged and left.
+fn decode_all<T: bincode::Decode<()>>(tree: &sled::Tree, what: &str, version: u32) -> Vec<T> {
     tree.iter()
         .filter_map(|entry| {
-            let (key, value) = entry.ok()?;
-            codec::decode(&value)
-                .map_err(|e| {
-                    tracing::error!(key = %String::from_utf8_lossy(&key), error = %e, "skipping unreadable {what}")
-                })
+            let (key, bytes) = entry.ok()?;
+            let decoded = codec::split_version(&bytes).and_then(|(v, body)| {
+                if v == version {
+                    codec::decode(body)
+                } else {
+                    Err(codec::CodecError::Decode(format!("record version {v}")))
+                }
+            });
+            decoded
+                .map_err(|e| log_unreadable(what, &key, Unreadable::Garbage(e.to_string())))
                 .ok()
         })
         .collect()
 }
 
-fn insert<T: bincode::Encode>(tree: &sled::Tree, key: &str, value: &T) -> Result<(), StoreError> {
-    let bytes = codec::encode(value).map_err(|e| StoreError::Encode(e.to_string()))?;
+fn insert<T: bincode::Encode>(
+    tree: &sled::Tree,
+    key: &str,
+    version: u32,
+    value: &T,
+) -> Result<(), StoreError> {
+    let bytes =
+        codec::encode_versioned(version, value).map_err(|e| StoreError::Encode(e.to_string()))?;
     tree.insert(key.as_bytes(), bytes)?;
     Ok(())
 }
 
+fn write_err(e: impl std::fmt::Display) -> PersistError {
+    PersistError::Write(e.to_string())
+}
+
 impl Persist for Store {
-    fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), String>> {
+    fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), PersistError>> {
         Box::pin(async move {
-            insert(&self.workspaces, &record.name, record).map_err(|e| e.to_string())?;
-            self.workspaces
-                .flush_async()
-                .await
-                .map_err(|e| e.to_string())?;
+            insert(&self.workspaces, &record.name, WORKSPACE, record).map_err(write_err)?;
+            self.workspaces.flush_async().await.map_err(write_err)?;
             Ok(())
         })
     }
 
-    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PersistError>> {
         Box::pin(async move {
-            self.workspaces
-                .remove(name.as_bytes())
-                .map_err(|e| e.to_string())?;
-            self.workspaces
-                .flush_async()
-                .await
-                .map_err(|e| e.to_string())?;
+            self.workspaces.remove(name.as_bytes()).map_err(write_err)?;
+            self.workspaces.flush_async().await.map_err(write_err)?;
             Ok(())
         })
     }
 
-    fn load(&self, name: &str) -> Result<Option<WorkspaceRecord>, String> {
-        match self
+    fn load(&self, name: &str) -> Result<Option<WorkspaceRecord>, PersistError> {
+        let bytes = self
             .workspaces
             .get(name.as_bytes())
-            .map_err(|e| e.to_string())?
-        {
-            Some(bytes) => codec::decode(&bytes).map(Some).map_err(|e| e.to_string()),
+            .map_err(|e| PersistError::Read(e.to_string()))?;
+        match bytes {
             None => Ok(None),
+            Some(bytes) => match decode_workspace(&bytes, "") {
+                Ok((record, _)) => Ok(Some(record)),
+                Err(Unreadable::Newer(v)) => Err(PersistError::Unreadable {
+                    name: name.into(),
+                    message: format!("written by a newer roam (version {v})"),
+                }),
+                Err(Unreadable::Garbage(message)) => Err(PersistError::Unreadable {
+                    name: name.into(),
+                    message,
+                }),
+            },
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use crate::api::{Down, Resume, Up};
 use crate::conn::{self, ConnError};
+use crate::error::Failure;
 
 const MAX_BATCH: usize = 256 * 1024;
 /// Logs are sent in pieces well under the frame bound.
@@ -32,7 +33,7 @@ const CLEAR: &[u8] = b"\x1b[H\x1b[2J";
 pub async fn subscribe(
     agent: &ActorRef<AgentMsg>,
     with_scrollback: bool,
-) -> Result<Subscription, String> {
+) -> Result<Subscription, Failure> {
     let res = agent
         .call(
             |reply| AgentMsg::Subscribe {
@@ -42,11 +43,11 @@ pub async fn subscribe(
             Some(CALL_TIMEOUT),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::internal(e.to_string()))?;
     match res {
         ractor::rpc::CallResult::Success(Ok(sub)) => Ok(sub),
-        ractor::rpc::CallResult::Success(Err(e)) => Err(e.to_string()),
-        _ => Err("agent did not answer".into()),
+        ractor::rpc::CallResult::Success(Err(e)) => Err(e.into()),
+        _ => Err(Failure::internal("agent did not answer")),
     }
 }
 
@@ -163,7 +164,7 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
                             *sub = fresh;
                             conn::send(writer, &Down::Output([CLEAR, &sub.screen].concat())).await?;
                         }
-                        Err(reason) => return conn::send(writer, &Down::Closed { reason }).await,
+                        Err(f) => return conn::send(writer, &Down::Closed { reason: f.message }).await,
                     }
                 }
                 Flow::End => return Ok(()),

@@ -33,7 +33,11 @@ fn request() -> impl Strategy<Value = Request> {
                 on: Some("homelab".into()),
             }
         }),
-        (".{0,30}", any::<bool>()).prop_map(|(name, force)| Request::Remove { name, force }),
+        (".{0,30}", any::<bool>()).prop_map(|(name, force)| Request::Remove {
+            name,
+            force,
+            superseded: force
+        }),
         (target(), proptest::collection::vec(any::<u8>(), 0..200))
             .prop_map(|(target, data)| Request::Send { target, data }),
         (target(), any::<u16>(), any::<u16>(), any::<u64>()).prop_map(|(target, rows, cols, n)| {
@@ -53,7 +57,7 @@ fn request() -> impl Strategy<Value = Request> {
 proptest! {
     #[test]
     fn requests_round_trip(request in request()) {
-        let envelope = Envelope { version: PROTOCOL_VERSION, forwarded: false, request };
+        let envelope = Envelope { version: PROTOCOL_VERSION, forwarded: false, epoch: None, request };
         let bytes = encode(&envelope).unwrap();
         prop_assert_eq!(decode::<Envelope>(&bytes).unwrap(), envelope);
     }
@@ -67,7 +71,7 @@ proptest! {
 
     #[test]
     fn truncated_messages_are_rejected(request in request(), cut in 0usize..64) {
-        let bytes = encode(&Envelope { version: PROTOCOL_VERSION, forwarded: false, request }).unwrap();
+        let bytes = encode(&Envelope { version: PROTOCOL_VERSION, forwarded: false, epoch: None, request }).unwrap();
         let cut = cut.min(bytes.len().saturating_sub(1));
         prop_assert!(decode::<Envelope>(&bytes[..cut]).is_err());
     }
@@ -79,6 +83,7 @@ fn a_huge_length_inside_a_message_does_not_allocate_it() {
     let mut bytes = encode(&Envelope {
         version: PROTOCOL_VERSION,
         forwarded: false,
+        epoch: None,
         request: Request::Send {
             target: Target::parse("ws"),
             data: vec![],

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod codec;
+mod golden;
 mod peer;
 mod store;

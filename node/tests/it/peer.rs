@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use roam_mesh::pairing::Joiner;
 use roam_mesh::{CONTROL_PROTOCOL, Mesh, MeshConfig, PAIRING_PROTOCOL};
-use roam_node::api::{Envelope, PROTOCOL_VERSION, Request, Response};
+use roam_node::api::{Envelope, ErrorKind, PROTOCOL_VERSION, Request, Response};
 use roam_node::client::Client;
 use roam_node::conn;
 use roam_node::daemon::{NodeOptions, run};
@@ -40,6 +40,7 @@ async fn send_request(stream: &mut roam_mesh::MeshStream, request: Request) {
     let envelope = Envelope {
         version: PROTOCOL_VERSION,
         forwarded: true,
+        epoch: None,
         request,
     };
     conn::send(stream, &envelope).await.unwrap();
@@ -131,5 +132,165 @@ async fn garbage_from_a_paired_peer_gets_an_error_and_the_node_stays_up() {
     send_request(&mut s, Request::Shutdown).await;
     assert!(matches!(response(&mut s).await, Response::Error { .. }));
     // And the node is up for its owner.
+    assert!(Client::connect(&paths).await.unwrap().ping().await.is_ok());
+}
+
+/// A repository with one commit, for a workspace the peer can act on.
+fn repo(dir: &std::path::Path) -> std::path::PathBuf {
+    let repo = dir.join("repo");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README.md"), "hi\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "init"]);
+    repo
+}
+
+async fn fenced(
+    stream: &mut roam_mesh::MeshStream,
+    epoch: Option<u64>,
+    request: Request,
+) -> Response {
+    let envelope = Envelope {
+        version: PROTOCOL_VERSION,
+        forwarded: true,
+        epoch,
+        request,
+    };
+    conn::send(stream, &envelope).await.unwrap();
+    response(stream).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_carrying_a_stale_epoch_is_refused_with_the_stale_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = start_node(dir.path()).await;
+    let repo = repo(dir.path());
+    let made = Client::connect(&paths)
+        .await
+        .unwrap()
+        .request(Request::New {
+            name: "fenced".into(),
+            repo: repo.display().to_string(),
+            base: None,
+            profile: Some("shell".into()),
+            prompt: None,
+            on: None,
+        })
+        .await
+        .unwrap();
+    let Response::Workspace(ws) = made else {
+        panic!("{made:?}");
+    };
+    assert_eq!(ws.epoch, 1);
+    let (mesh, host) = paired_peer(&paths).await;
+    let mut s = mesh.open(host, CONTROL_PROTOCOL).await.unwrap();
+    for stale in [0, 2] {
+        let answer = fenced(
+            &mut s,
+            Some(stale),
+            Request::Stop {
+                name: "fenced".into(),
+            },
+        )
+        .await;
+        let Response::Error { kind, message } = answer else {
+            panic!("epoch {stale} was not refused: {answer:?}");
+        };
+        assert_eq!(kind, ErrorKind::Stale, "{message}");
+        assert!(message.contains(&format!("epoch {stale}")), "{message}");
+    }
+    // Not acted on: the agent still runs.
+    let Response::Workspaces(list) = fenced(&mut s, None, Request::List).await else {
+        panic!("no listing");
+    };
+    assert_ne!(
+        list[0].agents[0].status,
+        roam_node::api::AgentStatus::Stopped
+    );
+    // The epoch it holds is accepted.
+    let answer = fenced(
+        &mut s,
+        Some(1),
+        Request::Stop {
+            name: "fenced".into(),
+        },
+    )
+    .await;
+    assert_eq!(answer, Response::Done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_a_peer_may_not_send_is_refused_with_the_refused_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = start_node(dir.path()).await;
+    let (mesh, host) = paired_peer(&paths).await;
+    let mut s = mesh.open(host, CONTROL_PROTOCOL).await.unwrap();
+    let local_only = [
+        Request::Shutdown,
+        Request::PairOpen,
+        Request::Join {
+            code: "x".into(),
+            addr: None,
+        },
+        Request::PairHello {
+            name: "x".into(),
+            spake: vec![],
+            addrs: vec![],
+        },
+        Request::PairConfirm { confirm: vec![] },
+        Request::Unpair { name: "x".into() },
+        Request::Nodes,
+        Request::Dial {
+            addr: "/ip4/127.0.0.1/tcp/1".into(),
+        },
+        Request::HostAdd {
+            alias: "x".into(),
+            accept_new: true,
+        },
+        Request::HostCheck { alias: "x".into() },
+        Request::HostList,
+        Request::HostRemove { alias: "x".into() },
+        Request::HostPipe {
+            alias: "x".into(),
+            command: "true".into(),
+        },
+        Request::HostTmux(roam_node::api::HostTerminal {
+            alias: "x".into(),
+            session: "s".into(),
+            cwd: "/".into(),
+            argv: vec!["true".into()],
+            rows: 1,
+            cols: 1,
+            create: true,
+        }),
+    ];
+    for request in local_only {
+        let what = format!("{request:?}");
+        let answer = fenced(&mut s, None, request).await;
+        assert!(
+            matches!(
+                answer,
+                Response::Error {
+                    kind: ErrorKind::Refused,
+                    ..
+                }
+            ),
+            "{what}: {answer:?}"
+        );
+    }
     assert!(Client::connect(&paths).await.unwrap().ping().await.is_ok());
 }

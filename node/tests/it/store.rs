@@ -1,17 +1,28 @@
-//! Records survive a reopen, and one bad record does not hide the others.
+//! The store: records survive a reopen; the store of the release before
+//! versioned records opens with every record present; a newer store or
+//! record is refused by name; garbage never hides the other records.
 
-use roam_actors::model::{AgentRecord, WorkspaceRecord};
+use std::path::Path;
+
+use roam_actors::model::{AgentRecord, Owner, WorkspaceRecord};
 use roam_actors::persist::Persist;
-use roam_node::store::Store;
+use roam_node::codec::encode_versioned;
+use roam_node::store::{Store, versions};
+
+const PEER: &str = "12D3KooWQLYh78NkTxABjk9fBnePTsGYnUFX7Pv7Nw42vNGwvKos";
 
 fn record(name: &str) -> WorkspaceRecord {
     WorkspaceRecord {
+        id: format!("id-{name}"),
         name: name.into(),
         repo: "/repo".into(),
         base: "main".into(),
         branch: format!("roam/{name}"),
         path: format!("/w/{name}"),
-        owner: "n".into(),
+        owner: Owner {
+            peer: PEER.into(),
+            node: "n".into(),
+        },
         epoch: 1,
         created_unix: 1,
         stopped: false,
@@ -23,6 +34,30 @@ fn record(name: &str) -> WorkspaceRecord {
             exited: None,
         }],
         host: Some("box".into()),
+        superseded: None,
+    }
+}
+
+/// A copy of a committed golden store (sled writes to what it opens).
+fn golden_copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    copy_dir(&from, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 
@@ -30,21 +65,98 @@ fn record(name: &str) -> WorkspaceRecord {
 async fn saved_records_survive_reopen_and_removal_is_durable() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), PEER).unwrap();
         store.save(&record("a")).await.unwrap();
         store.save(&record("b")).await.unwrap();
         store.remove("a").await.unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), PEER).unwrap();
     assert_eq!(store.all(), vec![record("b")]);
     assert_eq!(store.load("b").unwrap(), Some(record("b")));
+}
+
+#[test]
+fn the_store_of_the_release_before_versioned_records_opens_with_every_workspace() {
+    let dir = golden_copy("store-v1");
+    let ids = {
+        let store = Store::open(dir.path(), PEER).unwrap();
+        let all = store.all();
+        let names: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["alpha", "beta", "far"]);
+        for r in &all {
+            assert_eq!(r.owner.peer, PEER, "{}: owned by this node", r.name);
+            assert_eq!(r.owner.node, "testnode");
+            assert_eq!(r.epoch, 1);
+            assert_eq!(r.id.len(), 32, "{}: a mesh-wide id was given", r.name);
+            assert!(r.is_active());
+        }
+        let (alpha, beta, far) = (&all[0], &all[1], &all[2]);
+        assert!(alpha.agents[0].session.is_some(), "alpha's session id kept");
+        assert_eq!(alpha.agents[0].prompt.as_deref(), Some("echo hello-alpha"));
+        assert!(beta.stopped);
+        assert_eq!(beta.agents.len(), 2);
+        assert_eq!(far.host.as_deref(), Some("box"));
+        let roster: Vec<String> = store.roster().into_iter().map(|m| m.name).collect();
+        assert_eq!(roster.len(), 2, "{roster:?}");
+        assert!(roster.contains(&"laptop".to_string()));
+        let hosts: Vec<String> = store.hosts().into_iter().map(|h| h.alias).collect();
+        assert_eq!(hosts, ["box"]);
+        all.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
+    };
+    // Migrated once, durably: the ids given at the first open stay.
+    let store = Store::open(dir.path(), "some-other-peer").unwrap();
+    let again: Vec<String> = store.all().into_iter().map(|r| r.id).collect();
+    assert_eq!(again, ids);
+}
+
+#[test]
+fn a_store_written_by_a_newer_release_is_refused_naming_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), PEER).unwrap());
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &99u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path(), PEER).err().unwrap().to_string();
+    assert!(
+        err.contains("newer roam") && err.contains("version 99"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_record_written_by_a_newer_release_is_refused_naming_it_and_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), PEER).unwrap();
+        store.save(&record("old")).await.unwrap();
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let bytes = encode_versioned(versions::WORKSPACE + 1, &record("new")).unwrap();
+        db.open_tree("workspaces")
+            .unwrap()
+            .insert("new", bytes)
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path(), PEER).err().unwrap().to_string();
+    assert!(
+        err.contains("workspace 'new'")
+            && err.contains(&format!("version {}", versions::WORKSPACE + 1)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn an_unreadable_record_is_skipped_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), PEER).unwrap();
         store.save(&record("good")).await.unwrap();
     }
     {
@@ -55,14 +167,35 @@ async fn an_unreadable_record_is_skipped_not_fatal() {
             .unwrap();
         db.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), PEER).unwrap();
     assert_eq!(store.all(), vec![record("good")]);
+}
+
+#[test]
+fn garbage_in_an_old_store_is_quarantined_not_lost() {
+    let dir = golden_copy("store-v1");
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("workspaces")
+            .unwrap()
+            .insert("junk", &b"\x05\xffnot a record"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path(), PEER).unwrap();
+    assert_eq!(store.all().len(), 3, "the good records all came through");
+    drop(store);
+    let db = sled::open(dir.path()).unwrap();
+    let quarantine = db.open_tree("quarantine").unwrap();
+    let kept: Vec<_> = quarantine.iter().values().map(|v| v.unwrap()).collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(&kept[0][..], &b"\x05\xffnot a record"[..]);
 }
 
 #[test]
 fn a_second_opener_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let _first = Store::open(dir.path()).unwrap();
-    let err = Store::open(dir.path()).err().unwrap().to_string();
+    let _first = Store::open(dir.path(), PEER).unwrap();
+    let err = Store::open(dir.path(), PEER).err().unwrap().to_string();
     assert!(err.contains("cannot open store"), "{err}");
 }

@@ -1,0 +1,339 @@
+//! Answering a request from this node's own state: its actors, its roster
+//! and pairing, its SSH hosts. The bottom of the request path: nothing
+//! here forwards a request or calls back into `route` or `control`.
+
+use std::time::Duration;
+
+use ractor::ActorRef;
+use roam_actors::agent::AgentMsg;
+use roam_actors::model::WorkspaceRecord;
+use roam_actors::node::NodeMsg;
+use roam_actors::workspace::WorkspaceMsg;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+
+use crate::api::{NodeStatus, PROTOCOL_VERSION, Request, Response, Resume, Target, WorkspaceInfo};
+use crate::conn::{self, ConnError};
+use crate::error::{Failure, fail};
+use crate::shared::Shared;
+use crate::{create, ownership, terminal};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Answers one request here. Streams (`Attach`, `Logs`, host streams) are
+/// served by [`stream_attach`] and [`stream_logs`]; a request about the
+/// mesh as a whole (`Nodes`) by `route`.
+pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failure> {
+    match request {
+        Request::Ping => Ok(Response::Pong {
+            protocol: PROTOCOL_VERSION,
+            pid: std::process::id(),
+        }),
+        Request::Status => status(shared).await.map(Response::Status),
+        Request::Shutdown => {
+            let _ = shared.shutdown.send(true);
+            Ok(Response::Done)
+        }
+        Request::New {
+            name,
+            repo,
+            base,
+            profile,
+            prompt,
+            on,
+        } => {
+            // Mesh nodes were routed already; what is left is here or a host.
+            let host = on.and_then(|o| o.strip_prefix("ssh:").map(str::to_string));
+            let spec = create::NewSpec {
+                name,
+                repo: repo.into(),
+                base,
+                profile,
+                prompt,
+                host,
+            };
+            create::create_here(shared, spec)
+                .await
+                .map(Response::Workspace)
+        }
+        Request::List => Ok(Response::Workspaces(list(shared).await?)),
+        Request::Stop { name } => {
+            let ws = workspace(shared, &name).await?;
+            try_ask(&ws, WorkspaceMsg::Stop)
+                .await
+                .map(|_| Response::Done)
+        }
+        Request::Start { name } => {
+            let ws = workspace(shared, &name).await?;
+            try_ask(&ws, WorkspaceMsg::Start)
+                .await
+                .map(|_| Response::Done)
+        }
+        Request::Remove {
+            name,
+            force,
+            superseded,
+        } => try_ask(&shared.node, |reply| NodeMsg::Remove {
+            name,
+            force,
+            superseded_copy: superseded,
+            reply,
+        })
+        .await
+        .map(|r| Response::Removed {
+            snapshot_ref: r.snapshot_ref,
+        }),
+        Request::AddAgent {
+            workspace: name,
+            profile,
+            prompt,
+        } => {
+            let ws = workspace(shared, &name).await?;
+            try_ask(&ws, |reply| WorkspaceMsg::AddAgent {
+                profile,
+                prompt,
+                reply,
+            })
+            .await
+            .map(|a| Response::Agent(a.into()))
+        }
+        Request::Send { target, data } => {
+            let agent = agent(shared, &target).await?;
+            try_ask(&agent, |reply| AgentMsg::Input(data, reply))
+                .await
+                .map(|_| Response::Done)
+        }
+        Request::Locate { name } => Ok(Response::Located {
+            location: ownership::location(shared, &name).await,
+        }),
+        Request::Reserve { name, id, by } => create::reserve_here(shared, &name, &id, &by)
+            .await
+            .map(|_| Response::Done),
+        Request::Release { name, id } => {
+            shared.names.release(&name, &id);
+            Ok(Response::Done)
+        }
+        Request::Ownership { claims } => Ok(Response::Ownership {
+            newer: ownership::answer(shared, claims).await,
+        }),
+        Request::PairOpen => {
+            let (code, addrs, expires_secs) = shared.peers.open_pairing().await.map_err(fail)?;
+            Ok(Response::PairCode {
+                code,
+                addrs,
+                expires_secs,
+            })
+        }
+        Request::Join { code, addr } => shared
+            .peers
+            .join(&code, addr.as_deref())
+            .await
+            .map(|name| Response::Joined { name })
+            .map_err(fail),
+        Request::Unpair { name } => shared
+            .peers
+            .unpair(&name)
+            .await
+            .map(|_| Response::Done)
+            .map_err(fail),
+        Request::Dial { addr } => {
+            let parsed = addr
+                .parse()
+                .map_err(|e| Failure::invalid(format!("bad address '{addr}': {e}")))?;
+            let peer = shared
+                .peers
+                .mesh
+                .dial(parsed)
+                .await
+                .map_err(|e| Failure::new(crate::api::ErrorKind::Unreachable, e.to_string()))?;
+            Ok(Response::Dialed {
+                peer_id: peer.to_string(),
+            })
+        }
+        Request::RosterSync { members } => shared
+            .peers
+            .merge_roster(members)
+            .await
+            .map(|members| Response::Roster { members })
+            .map_err(fail),
+        Request::HostAdd { alias, accept_new } => shared
+            .hosts
+            .add(&alias, accept_new)
+            .await
+            .map(Response::HostReport)
+            .map_err(fail),
+        Request::HostCheck { alias } => shared
+            .hosts
+            .check(&alias)
+            .await
+            .map(Response::HostReport)
+            .map_err(fail),
+        Request::HostList => Ok(Response::Hosts(shared.hosts.list().await)),
+        Request::HostRemove { alias } => shared
+            .hosts
+            .remove(&alias)
+            .await
+            .map(|_| Response::Done)
+            .map_err(fail),
+        Request::Nodes => Err(Failure::invalid(
+            "`nodes` is answered by the node the CLI talks to",
+        )),
+        Request::PairHello { .. } | Request::PairConfirm { .. } => Err(Failure::invalid(
+            "pairing steps are spoken on the pairing protocol only",
+        )),
+        Request::Attach { .. }
+        | Request::Logs { .. }
+        | Request::HostPipe { .. }
+        | Request::HostTmux(_) => Err(Failure::internal("stream requests are served elsewhere")),
+    }
+}
+
+pub async fn stream_attach<S: AsyncRead + AsyncWrite + Send + 'static>(
+    reader: ReadHalf<S>,
+    writer: &mut WriteHalf<S>,
+    shared: &Shared,
+    target: Target,
+    (rows, cols): (u16, u16),
+    resume: Option<Resume>,
+) -> Result<(), ConnError> {
+    let agent = match agent(shared, &target).await {
+        Ok(a) => a,
+        Err(f) => return conn::send(writer, &Response::from(f)).await,
+    };
+    let _ = agent.cast(AgentMsg::Resize { rows, cols });
+    let sub = match terminal::subscribe(&agent, false).await {
+        Ok(s) => s,
+        Err(f) => return conn::send(writer, &Response::from(f)).await,
+    };
+    conn::send(writer, &Response::Streaming).await?;
+    terminal::attach(reader, writer, agent, sub, resume, &shared.inputs).await
+}
+
+pub async fn stream_logs<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    shared: &Shared,
+    target: Target,
+    follow: bool,
+) -> Result<(), ConnError> {
+    let agent = match agent(shared, &target).await {
+        Ok(a) => a,
+        Err(f) => return conn::send(writer, &Response::from(f)).await,
+    };
+    // Following needs scrollback and live stream from one moment; a finished
+    // agent without a terminal only has its saved scrollback.
+    let (scrollback, sub) = match follow {
+        true => match terminal::subscribe(&agent, true).await {
+            Ok(mut sub) => (Ok(sub.scrollback.take().unwrap_or_default()), Some(sub)),
+            Err(_) => (scrollback(&agent).await, None),
+        },
+        false => (scrollback(&agent).await, None),
+    };
+    let scrollback = match scrollback {
+        Ok(s) => s,
+        Err(f) => return conn::send(writer, &Response::from(f)).await,
+    };
+    conn::send(writer, &Response::Streaming).await?;
+    terminal::logs(writer, &scrollback, sub).await
+}
+
+async fn scrollback(agent: &ActorRef<AgentMsg>) -> Result<Vec<u8>, Failure> {
+    try_ask(agent, AgentMsg::Scrollback).await
+}
+
+pub async fn status(shared: &Shared) -> Result<NodeStatus, Failure> {
+    let workspaces = list(shared).await?;
+    let agents_running = workspaces
+        .iter()
+        .flat_map(|w| &w.agents)
+        .filter(|a| {
+            !matches!(
+                a.status,
+                crate::api::AgentStatus::Exited { .. } | crate::api::AgentStatus::Stopped
+            )
+        })
+        .count();
+    let listen = shared.peers.listen_addrs().await;
+    Ok(NodeStatus {
+        name: shared.name().to_string(),
+        peer_id: shared.me.peer.clone(),
+        listen,
+        load: crate::proc::load_average().unwrap_or_default(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: PROTOCOL_VERSION,
+        data_dir: shared.data_dir.clone(),
+        uptime_secs: shared.started.elapsed().as_secs(),
+        workspaces: workspaces.len() as u32,
+        agents_running: agents_running as u32,
+        rss_bytes: crate::proc::rss_bytes().unwrap_or(0),
+    })
+}
+
+/// This node's workspaces (superseded copies included), by name.
+pub async fn list(shared: &Shared) -> Result<Vec<WorkspaceInfo>, Failure> {
+    let mut list: Vec<WorkspaceInfo> = ask(&shared.node, NodeMsg::List)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(list)
+}
+
+pub async fn workspace(shared: &Shared, name: &str) -> Result<ActorRef<WorkspaceMsg>, Failure> {
+    try_ask(&shared.node, |r| NodeMsg::Get(name.to_string(), r)).await
+}
+
+/// The record of this node's workspace `name`, if it has one.
+pub async fn record(shared: &Shared, name: &str) -> Result<WorkspaceRecord, Failure> {
+    let ws = workspace(shared, name).await?;
+    ask(&ws, WorkspaceMsg::Record).await
+}
+
+/// Every record this node holds.
+pub async fn records(shared: &Shared) -> Vec<WorkspaceRecord> {
+    ask(&shared.node, NodeMsg::Records)
+        .await
+        .unwrap_or_default()
+}
+
+/// Whether this node is making or removing workspace `name` right now.
+pub async fn busy(shared: &Shared, name: &str) -> bool {
+    ask(&shared.node, |r| NodeMsg::Busy(name.to_string(), r))
+        .await
+        .unwrap_or(false)
+}
+
+async fn agent(shared: &Shared, target: &Target) -> Result<ActorRef<AgentMsg>, Failure> {
+    let ws = workspace(shared, &target.workspace).await?;
+    let name = target.agent.clone();
+    try_ask(&ws, |reply| WorkspaceMsg::Agent { name, reply }).await
+}
+
+/// One call into the actor tree, its failure worded for the user.
+async fn ask<M, T, F>(actor: &ActorRef<M>, msg: F) -> Result<T, Failure>
+where
+    M: ractor::Message,
+    T: Send + 'static,
+    F: FnOnce(ractor::RpcReplyPort<T>) -> M,
+{
+    match actor.call(msg, Some(CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        Ok(ractor::rpc::CallResult::Timeout) => Err(Failure::new(
+            crate::api::ErrorKind::Busy,
+            "the node did not answer in time",
+        )),
+        Ok(ractor::rpc::CallResult::SenderError) => Err(Failure::internal(
+            "the request was dropped (node stopping?)",
+        )),
+        Err(e) => Err(Failure::internal(format!("node unavailable: {e}"))),
+    }
+}
+
+async fn try_ask<M, T, F>(actor: &ActorRef<M>, msg: F) -> Result<T, Failure>
+where
+    M: ractor::Message,
+    T: Send + 'static,
+    F: FnOnce(ractor::RpcReplyPort<Result<T, roam_actors::ActorError>>) -> M,
+{
+    ask(actor, msg).await?.map_err(Failure::from)
+}
