@@ -30,6 +30,7 @@ use crate::model::{AgentInfo, AgentRecord, AgentStatus};
 use crate::profile::{self, Profile, PromptMode};
 use crate::pty::{PtyActor, PtyMsg, PtySpec, Subscription};
 use crate::scrollback::Scrollback;
+use crate::site::Site;
 use crate::workspace::WorkspaceMsg;
 use crate::{Runtime, status};
 
@@ -72,8 +73,8 @@ pub struct AgentActor {
     pub rt: Arc<Runtime>,
     pub workspace: String,
     pub workdir: PathBuf,
-    /// The SSH host the agent runs on; `None` for this node.
-    pub host: Option<String>,
+    /// Where the agent runs (this node, an SSH host).
+    pub site: Arc<dyn Site>,
 }
 
 pub struct AgentArgs {
@@ -196,11 +197,10 @@ impl Actor for AgentActor {
             AgentMsg::Stop(reply) => {
                 // Last look for the session, so a quick stop can still resume.
                 self.find_session(state);
-                if let Some(host) = &self.host {
-                    // Its terminal here only shows it: end it on the host.
-                    let session = crate::remote::session_name(&self.workspace, &state.record.name);
-                    self.rt.remote.end_agent(host, &session).await;
-                }
+                // Its terminal here may only show it: end it where it runs.
+                self.site
+                    .end_agent(&self.workspace, &state.record.name)
+                    .await;
                 state.stop();
                 let _ = reply.send(());
             }
@@ -260,10 +260,15 @@ impl AgentActor {
         banner: Option<String>,
     ) -> Result<(), ActorError> {
         let fresh = launch == Launch::Fresh;
-        let argv = match &self.host {
-            None => state.argv(fresh),
-            Some(host) => self.on_host(host, state, launch),
-        };
+        let command = self.site.agent_command(
+            &self.rt,
+            &self.workspace,
+            &self.workdir,
+            &state.record.name,
+            state.argv(fresh),
+            launch == Launch::Reattach,
+        );
+        let argv = command.argv;
         let program = argv.first().cloned().unwrap_or_default();
         if profile::find_program(&program).is_none() {
             return Err(ActorError::ProgramMissing {
@@ -293,13 +298,9 @@ impl AgentActor {
             self.rt.data_dir.to_string_lossy().into_owned(),
         ));
         env.push(("ROAM_NO_AUTOSTART".into(), "1".into()));
-        let cwd = match &self.host {
-            None => self.workdir.clone(),
-            Some(_) => self.rt.data_dir.clone(),
-        };
         let spec = PtySpec {
             argv,
-            cwd,
+            cwd: command.cwd,
             env,
             scrollback_path: path,
             scrollback_bytes: self.rt.scrollback_bytes,
@@ -394,29 +395,10 @@ impl AgentActor {
         Ok(())
     }
 
-    /// The local command that shows an agent running in tmux on `host`.
-    fn on_host(&self, host: &str, state: &AgentState, launch: Launch) -> Vec<String> {
-        let mut argv = vec![
-            self.rt.roam_exe.to_string_lossy().into_owned(),
-            "host".into(),
-            "tmux".into(),
-            host.to_string(),
-            crate::remote::session_name(&self.workspace, &state.record.name),
-            "--cwd".into(),
-            self.workdir.to_string_lossy().into_owned(),
-        ];
-        if launch != Launch::Reattach {
-            argv.push("--create".into());
-        }
-        argv.push("--".into());
-        argv.extend(state.argv(launch == Launch::Fresh));
-        argv
-    }
-
     /// The terminal of an agent on a host ended: reconnect if only the
     /// connection was lost, else record the exit.
     fn pty_exited(&self, myself: &ActorRef<AgentMsg>, state: &mut AgentState, code: i32) {
-        if self.host.is_some() && code == CONNECTION_LOST && !state.stopped {
+        if self.site.reattaches() && code == CONNECTION_LOST && !state.stopped {
             let wait = state.reconnect_wait;
             state.reconnect_wait = (wait * 2).min(RECONNECT_MAX);
             tracing::info!(workspace = %self.workspace, agent = %state.record.name, wait = ?wait, "lost the host; reconnecting");
@@ -433,8 +415,8 @@ impl AgentActor {
         if let Some(old) = state.pty.take() {
             let _ = old.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }
-        let host = self.host.clone().unwrap_or_default();
-        let banner = Some(format!("reconnected to ssh:{host}"));
+        let badge = self.site.badge().unwrap_or_default();
+        let banner = Some(format!("reconnected to {badge}"));
         if let Err(e) = self
             .spawn_pty(myself, state, Launch::Reattach, banner)
             .await
@@ -445,8 +427,7 @@ impl AgentActor {
     }
 
     fn find_session(&self, state: &mut AgentState) {
-        // An agent on a host keeps its session files there.
-        if self.host.is_some() {
+        if !self.site.sees_session_files() {
             return;
         }
         if state.record.session.is_some() || state.pty.is_none() {

@@ -16,8 +16,7 @@
 //! - [`model`]: records and infos, plain data.
 //! - [`profile`]: agent profiles and how to find their session files.
 //! - [`remote`]: what the actors need of SSH hosts (the node provides it).
-//! - [`placement`]: the blocking git work of making and removing a
-//!   workspace's worktree on this node.
+//! - [`site`]: where a workspace runs (this node, an SSH host): one trait.
 //! - [`scrollback`]: the byte ring mirrored to disk.
 //! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
 
@@ -26,11 +25,11 @@ pub mod error;
 pub mod model;
 pub mod node;
 pub mod persist;
-pub mod placement;
 pub mod profile;
 pub mod pty;
 pub mod remote;
 pub mod scrollback;
+pub mod site;
 pub mod status;
 pub mod workspace;
 

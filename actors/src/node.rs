@@ -25,7 +25,7 @@ use crate::Runtime;
 use crate::agent::CallResultExt;
 use crate::error::ActorError;
 use crate::model::{AgentRecord, Owner, WorkspaceInfo, WorkspaceRecord};
-use crate::placement::{self, CreateSpec, unix_now};
+use crate::site::{self, CreateSpec, unix_now};
 use crate::workspace::{WorkspaceActor, WorkspaceArgs, WorkspaceMsg};
 
 /// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
@@ -66,8 +66,9 @@ pub enum NodeMsg {
     },
     /// Every record, superseded copies included.
     Records(RpcReplyPort<Vec<WorkspaceRecord>>),
-    /// Whether `name` is being created or removed right now.
-    Busy(String, RpcReplyPort<bool>),
+    /// What is being done to `name` right now ("created", "removed"), if
+    /// anything.
+    Busy(String, RpcReplyPort<Option<&'static str>>),
     Placed {
         record: WorkspaceRecord,
         reply: RpcReplyPort<Result<WorkspaceInfo, ActorError>>,
@@ -146,7 +147,7 @@ impl Actor for NodeActor {
             NodeMsg::Supersede { id, owner, epoch } => state.supersede(id, owner, epoch),
             NodeMsg::Records(reply) => state.records(reply),
             NodeMsg::Busy(name, reply) => {
-                let _ = reply.send(state.busy.contains_key(&name));
+                let _ = reply.send(state.busy.get(&name).copied());
             }
             NodeMsg::Settled(name) => {
                 state.busy.remove(&name);
@@ -280,7 +281,7 @@ impl NodeActor {
                 let rt = self.rt.clone();
                 tokio::spawn(async move {
                     let _ = rt.store.remove(&record.name).await;
-                    placement::unplace(&rt, &record).await;
+                    site::of(&rt, record.host.as_deref()).discard(&record).await;
                     let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
                     let _ = reply.send(Err(e));
                 });
@@ -327,16 +328,17 @@ impl NodeActor {
 /// makes the worktree, saves the record (flushed). Undoes the worktree if
 /// the record cannot be saved.
 async fn make_record(
-    rt: &Runtime,
+    rt: &Arc<Runtime>,
     spec: CreateSpec,
     profile_name: String,
 ) -> Result<WorkspaceRecord, ActorError> {
-    placement::check_program(rt, spec.host.as_deref(), &profile_name).await?;
-    let placed = placement::place(rt, &spec).await?;
+    let site = site::of(rt, spec.host.as_deref());
+    check_program(rt, site.as_ref(), &profile_name).await?;
+    let placed = site.create(&spec).await?;
     let record = WorkspaceRecord {
         id: spec.id.clone(),
         name: spec.name.clone(),
-        repo: placed.repo.root().to_string_lossy().into_owned(),
+        repo: placed.repo.clone(),
         base: placed.base.clone(),
         branch: format!("roam/{}", spec.name),
         path: placed.path.clone(),
@@ -355,14 +357,33 @@ async fn make_record(
         superseded: None,
     };
     if let Err(e) = rt.store.save(&record).await {
-        placement::unplace(rt, &record).await;
+        site.discard(&record).await;
         return Err(e.into());
     }
     Ok(record)
 }
 
-async fn remove_workspace(
+/// Checks that the profile's program is where the agent will run.
+pub async fn check_program(
     rt: &Runtime,
+    site: &dyn site::Site,
+    profile_name: &str,
+) -> Result<(), ActorError> {
+    let program = rt.profile(profile_name)?.program().to_string();
+    if site.has_program(&program).await? {
+        return Ok(());
+    }
+    Err(ActorError::ProgramMissing {
+        profile: profile_name.to_string(),
+        program: match site.badge() {
+            None => program,
+            Some(badge) => format!("{program} (on {badge})"),
+        },
+    })
+}
+
+async fn remove_workspace(
+    rt: &Arc<Runtime>,
     ws: &ActorRef<WorkspaceMsg>,
     force: bool,
     superseded_copy: bool,
@@ -376,10 +397,11 @@ async fn remove_workspace(
             name: record.name.clone(),
         });
     }
-    let saved = placement::save_work(rt, &record, force).await?;
+    let site = site::of(rt, record.host.as_deref());
+    let saved = site.save_work(&record, force).await?;
     // From here the work is safe (merged, clean, or in a snapshot ref).
     ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
-    placement::remove_local_worktree(&record).await;
+    site.discard(&record).await;
     rt.store.remove(&record.name).await?;
     let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
     tracing::info!(workspace = %record.name, snapshot = ?saved, "workspace removed");

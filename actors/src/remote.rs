@@ -53,15 +53,22 @@ pub trait RemoteOps: Send + Sync + 'static {
         host: &'a str,
         record: &'a WorkspaceRecord,
     ) -> BoxFuture<'a, Result<WorktreeStatus, RemoteError>>;
-    /// Refuses unsaved work unless `force`; with it, keeps a snapshot ref
-    /// in the host's repository first. Ends the workspace's agents and
-    /// removes its worktree and branch. Returns the snapshot ref, if any.
-    fn remove<'a>(
+    /// Refuses unsaved work unless `force`; with it, captures it (gitsync's
+    /// snapshot layout) at `snapshot_ref` in the host's repository.
+    fn save_work<'a>(
         &'a self,
         host: &'a str,
         record: &'a WorkspaceRecord,
         force: bool,
-    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>>;
+        snapshot_ref: &'a str,
+    ) -> BoxFuture<'a, Result<SavedWork, RemoteError>>;
+    /// Ends the workspace's agents on the host and removes its worktree and
+    /// branch; the work is already safe.
+    fn discard<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+    ) -> BoxFuture<'a, Result<(), RemoteError>>;
     /// Ends an agent's tmux session on the host.
     fn end_agent<'a>(&'a self, host: &'a str, session: &'a str) -> BoxFuture<'a, ()>;
     /// Whether `program` is in PATH on the host.
@@ -70,6 +77,19 @@ pub trait RemoteOps: Send + Sync + 'static {
         host: &'a str,
         program: &'a str,
     ) -> BoxFuture<'a, Result<bool, RemoteError>>;
+}
+
+/// What `save_work` found on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavedWork {
+    Clean,
+    /// Refused (no `force`): this much would be lost.
+    Unsaved {
+        dirty: u32,
+        unmerged: bool,
+    },
+    /// Captured at the snapshot ref asked for.
+    Snapshot,
 }
 
 /// A tmux session name for an agent: tmux refuses `.` and `:`.

@@ -23,6 +23,7 @@ use crate::Runtime;
 use crate::agent::{AgentActor, AgentArgs, AgentMsg, CallResultExt, StartMode};
 use crate::error::ActorError;
 use crate::model::{AgentInfo, AgentRecord, Owner, Superseded, WorkspaceInfo, WorkspaceRecord};
+use crate::site::{self, Site};
 
 /// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +65,8 @@ pub enum WorkspaceMsg {
 }
 
 pub struct WorkspaceState {
+    /// Where it runs (from `record.host`, fixed for the actor's life).
+    site: Arc<dyn Site>,
     record: WorkspaceRecord,
     agents: Vec<(String, ActorRef<AgentMsg>)>,
 }
@@ -79,11 +82,11 @@ impl Actor for WorkspaceActor {
         args: WorkspaceArgs,
     ) -> Result<WorkspaceState, ActorProcessingErr> {
         let mut state = WorkspaceState {
+            site: site::of(&self.rt, args.record.host.as_deref()),
             record: args.record,
             agents: Vec::new(),
         };
-        // A worktree on a host is checked there when its agent attaches.
-        let worktree_ok = state.record.host.is_some() || PathBuf::from(&state.record.path).is_dir();
+        let worktree_ok = state.site.worktree_present(&state.record);
         for agent in state.record.agents.clone() {
             let mode = if !worktree_ok
                 || state.record.stopped
@@ -215,7 +218,7 @@ impl WorkspaceActor {
             rt: self.rt.clone(),
             workspace: state.record.name.clone(),
             workdir: PathBuf::from(&state.record.path),
-            host: state.record.host.clone(),
+            site: state.site.clone(),
         };
         let args = AgentArgs {
             record,
@@ -234,22 +237,7 @@ impl WorkspaceActor {
 
     async fn info(&self, state: &WorkspaceState) -> WorkspaceInfo {
         let r = &state.record;
-        let (path, base) = (PathBuf::from(&r.path), r.base.clone());
-        let git = match &r.host {
-            Some(host) => self
-                .rt
-                .remote
-                .status(host, r)
-                .await
-                .map_err(|e| e.to_string()),
-            None => tokio::task::spawn_blocking(move || {
-                roam_gitsync::Worktree::open(&path)
-                    .and_then(|w| w.status(&base))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string())),
-        };
+        let git = state.site.status(r).await;
         let (status, problem) = match git {
             Ok(s) => (s, None),
             Err(e) => (Default::default(), Some(e)),
@@ -271,8 +259,8 @@ impl WorkspaceActor {
         WorkspaceInfo {
             id: r.id.clone(),
             name: r.name.clone(),
-            badge: match (&r.host, r.owner.peer == self.rt.node.peer) {
-                (Some(host), _) => format!("ssh:{host}"),
+            badge: match (state.site.badge(), r.owner.peer == self.rt.node.peer) {
+                (Some(badge), _) => badge,
                 (None, true) => "local".into(),
                 (None, false) => r.owner.node.clone(),
             },
@@ -308,8 +296,7 @@ impl WorkspaceActor {
     ) -> Result<AgentInfo, ActorError> {
         state.check_active()?;
         let profile_name = profile_name.unwrap_or_else(|| self.rt.default_profile.clone());
-        crate::placement::check_program(&self.rt, state.record.host.as_deref(), &profile_name)
-            .await?;
+        crate::node::check_program(&self.rt, state.site.as_ref(), &profile_name).await?;
         let record = AgentRecord {
             name: state.unique_agent_name(&profile_name),
             profile: profile_name,
@@ -356,7 +343,7 @@ impl WorkspaceActor {
 
     async fn start(&self, state: &mut WorkspaceState) -> Result<(), ActorError> {
         state.check_active()?;
-        if state.record.host.is_none() && !PathBuf::from(&state.record.path).is_dir() {
+        if !state.site.worktree_present(&state.record) {
             return Err(ActorError::Internal(format!(
                 "worktree {} is missing; remove the workspace with `roam rm --force {}`",
                 state.record.path, state.record.name
@@ -398,7 +385,7 @@ impl WorkspaceActor {
         updated.superseded = Some(Superseded {
             owner,
             epoch,
-            since_unix: crate::placement::unix_now(),
+            since_unix: crate::site::unix_now(),
         });
         if let Err(e) = self.save(&updated).await {
             tracing::error!(workspace = %state.record.name, error = %e, "cannot save the superseded mark");

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use futures::future::join_all;
 use roam_actors::node::NodeMsg;
-use roam_actors::placement::CreateSpec;
+use roam_actors::site::CreateSpec;
 use roam_mesh::PeerId;
 
 use crate::api::{ErrorKind, Request, Response, WorkspaceInfo};
@@ -151,10 +151,10 @@ async fn reserve_at(
 /// the name is held for another id.
 pub async fn reserve_here(shared: &Shared, name: &str, id: &str, by: &str) -> Result<(), Failure> {
     let me = shared.name();
-    if local::busy(shared, name).await {
+    if let Some(doing) = local::busy(shared, name).await {
         return Err(Failure::new(
             ErrorKind::Conflict,
-            format!("workspace '{name}' is being made or removed on node '{me}'"),
+            format!("workspace '{name}' is being {doing} on node '{me}'"),
         ));
     }
     if let Ok(record) = local::record(shared, name).await

@@ -296,11 +296,12 @@ pub async fn records(shared: &Shared) -> Vec<WorkspaceRecord> {
         .unwrap_or_default()
 }
 
-/// Whether this node is making or removing workspace `name` right now.
-pub async fn busy(shared: &Shared, name: &str) -> bool {
+/// What this node is doing to workspace `name` right now ("created",
+/// "removed"), if anything.
+pub async fn busy(shared: &Shared, name: &str) -> Option<&'static str> {
     ask(&shared.node, |r| NodeMsg::Busy(name.to_string(), r))
         .await
-        .unwrap_or(false)
+        .unwrap_or(None)
 }
 
 async fn agent(shared: &Shared, target: &Target) -> Result<ActorRef<AgentMsg>, Failure> {

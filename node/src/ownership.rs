@@ -270,7 +270,7 @@ async fn mark_superseded(store: &Store, records: &mut [WorkspaceRecord], claim: 
     record.superseded = Some(Superseded {
         owner: owner_of(claim),
         epoch: claim.epoch,
-        since_unix: roam_actors::placement::unix_now(),
+        since_unix: roam_actors::site::unix_now(),
     });
     if let Err(e) = store.save(record).await {
         tracing::error!(workspace = %record.name, error = %e, "cannot save the superseded mark");

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use roam_actors::model::WorkspaceRecord;
 use roam_actors::persist::BoxFuture;
-use roam_actors::remote::{RemoteError, RemoteOps, session_name};
+use roam_actors::remote::{RemoteError, RemoteOps, SavedWork, session_name};
 use roam_gitsync::WorktreeStatus;
 use roam_mesh::ssh::{PtySize, SshPool, SshStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -384,6 +384,46 @@ fn failed(host: &str, message: String) -> RemoteError {
     }
 }
 
+/// Refuses (`unsaved DIRTY UNMERGED`) or captures unsaved work in the
+/// worktree on the host, in the layout of gitsync's capture (`S^{tree}` the
+/// working files, `S^1` HEAD, `S^2` the index as a commit on HEAD, the
+/// message naming HEAD's branch), so a snapshot reads the same whichever
+/// site wrote it. Works on a copy of the index; the user's stays as it was.
+fn save_work_script(record: &WorkspaceRecord, force: bool, snapshot_ref: &str) -> String {
+    format!(
+        r#"cd {wt} 2>/dev/null || exit 0
+dirty=$(git status --porcelain --untracked-files=all | wc -l)
+unmerged=$(git rev-list refs/roam/base/{name}..HEAD 2>/dev/null | wc -l)
+if [ "$dirty" -eq 0 ] && [ "$unmerged" -eq 0 ]; then exit 0; fi
+if [ {force} != 1 ]; then echo "unsaved $dirty $unmerged"; exit 0; fi
+gd=$(git rev-parse --git-dir) || exit 1
+for op in MERGE_HEAD:merge CHERRY_PICK_HEAD:cherry-pick REVERT_HEAD:revert BISECT_LOG:bisect rebase-merge:rebase rebase-apply:rebase; do
+  if [ -e "$gd/${{op%%:*}}" ]; then echo "in-progress ${{op#*:}}"; exit 0; fi
+done
+export GIT_AUTHOR_NAME=roam GIT_AUTHOR_EMAIL=roam@localhost GIT_COMMITTER_NAME=roam GIT_COMMITTER_EMAIL=roam@localhost
+head=$(git rev-parse --verify HEAD) || exit 1
+branch=$(git symbolic-ref -q HEAD || echo detached)
+tmp="$gd/roam-index.$$"
+cp "$(git rev-parse --git-path index)" "$tmp" 2>/dev/null
+itree=$(GIT_INDEX_FILE=$tmp git write-tree) &&
+GIT_INDEX_FILE=$tmp git add -A &&
+wtree=$(GIT_INDEX_FILE=$tmp git write-tree) || {{ rm -f "$tmp"; exit 1; }}
+rm -f "$tmp"
+icommit=$(echo "roam index" | git commit-tree --no-gpg-sign "$itree" -p "$head") || exit 1
+snap=$(printf 'roam snapshot
+
+roam-snapshot: 1
+roam-head: %s
+' "$branch" | git commit-tree --no-gpg-sign "$wtree" -p "$head" -p "$icommit") || exit 1
+git update-ref {snapshot} "$snap" || exit 1
+echo snapshot"#,
+        wt = quote(&record.path),
+        name = record.name,
+        force = u8::from(force),
+        snapshot = quote(snapshot_ref),
+    )
+}
+
 /// The last non-empty line of a command's stderr: where git and the shell
 /// put the reason.
 fn last_line(stderr: &[u8]) -> String {
@@ -493,38 +533,53 @@ impl RemoteOps for HostOps {
         })
     }
 
-    fn remove<'a>(
+    fn save_work<'a>(
         &'a self,
         host: &'a str,
         record: &'a WorkspaceRecord,
         force: bool,
-    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>> {
+        snapshot_ref: &'a str,
+    ) -> BoxFuture<'a, Result<SavedWork, RemoteError>> {
+        Box::pin(async move {
+            let script = save_work_script(record, force, snapshot_ref);
+            let out = self.run(host, &script).await?;
+            if let Some(rest) = out.lines().find_map(|l| l.strip_prefix("unsaved ")) {
+                let mut n = rest
+                    .split_whitespace()
+                    .map(|v| v.parse::<u32>().unwrap_or(0));
+                let (dirty, unmerged) = (n.next().unwrap_or(0), n.next().unwrap_or(0));
+                return Ok(SavedWork::Unsaved {
+                    dirty,
+                    unmerged: unmerged > 0,
+                });
+            }
+            if let Some(operation) = out.lines().find_map(|l| l.strip_prefix("in-progress ")) {
+                return Err(RemoteError::Refused {
+                    host: host.to_string(),
+                    message: format!(
+                        "cannot snapshot workspace '{}' on ssh:{host}: a {operation} is in progress; finish or abort it first",
+                        record.name
+                    ),
+                });
+            }
+            Ok(match out.lines().any(|l| l == "snapshot") {
+                true => SavedWork::Snapshot,
+                false => SavedWork::Clean,
+            })
+        })
+    }
+
+    fn discard<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
         Box::pin(async move {
             let name = &record.name;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let snapshot = format!("refs/roam/snapshots/{name}/{now}");
             let prefix = session_name(name, "");
             let script = format!(
                 r#"wt={wt}; common=
-if [ -d "$wt" ]; then
-  cd "$wt" || exit 1
-  dirty=$(git status --porcelain --untracked-files=all | wc -l)
-  unmerged=$(git rev-list refs/roam/base/{name}..HEAD 2>/dev/null | wc -l)
-  if [ "$dirty" -gt 0 ] || [ "$unmerged" -gt 0 ]; then
-    if [ {force} != 1 ]; then echo "unsaved $dirty $unmerged"; exit 0; fi
-    tmp=$(mktemp) && cp "$(git rev-parse --git-path index)" "$tmp" 2>/dev/null
-    GIT_INDEX_FILE=$tmp git add -A && tree=$(GIT_INDEX_FILE=$tmp git write-tree) || exit 1
-    rm -f "$tmp"
-    commit=$(GIT_AUTHOR_NAME=roam GIT_AUTHOR_EMAIL=roam@localhost GIT_COMMITTER_NAME=roam GIT_COMMITTER_EMAIL=roam@localhost       git commit-tree "$tree" -p HEAD -m "roam: snapshot of workspace {name} before rm --force") || exit 1
-    git update-ref {snapshot} "$commit" || exit 1
-    echo "snapshot {snapshot}"
-  fi
-  common=$(cd "$(git rev-parse --git-common-dir)" && pwd)
-  cd
-fi
+if [ -d "$wt" ]; then common=$(cd "$wt" && cd "$(git rev-parse --git-common-dir)" && pwd); fi
 for s in $(tmux ls -F '#S' 2>/dev/null); do
   case "$s" in {prefix}*) tmux kill-session -t "$s" ;; esac
 done
@@ -536,33 +591,9 @@ if [ -n "$common" ]; then
 fi
 echo removed"#,
                 wt = quote(&record.path),
-                force = u8::from(force),
                 end_detached = crate::detached::end_script(&format!("{prefix}*")),
             );
-            let out = self.run(host, &script).await?;
-            if let Some(rest) = out.lines().find_map(|l| l.strip_prefix("unsaved ")) {
-                let mut n = rest
-                    .split_whitespace()
-                    .map(|v| v.parse::<u32>().unwrap_or(0));
-                let (dirty, unmerged) = (n.next().unwrap_or(0), n.next().unwrap_or(0));
-                let what = match (dirty, unmerged > 0) {
-                    (0, _) => "commits not merged into its base".to_string(),
-                    (n, false) => format!("{n} uncommitted file(s)"),
-                    (n, true) => {
-                        format!("{n} uncommitted file(s) and commits not merged into its base")
-                    }
-                };
-                return Err(RemoteError::Refused {
-                    host: host.to_string(),
-                    message: format!(
-                        "workspace '{name}' has {what} on ssh:{host}; commit or merge it first, or use --force (a snapshot ref keeps the work)"
-                    ),
-                });
-            }
-            Ok(out
-                .lines()
-                .find_map(|l| l.strip_prefix("snapshot "))
-                .map(|r| format!("{r} (on ssh:{host})")))
+            self.run(host, &script).await.map(|_| ())
         })
     }
 

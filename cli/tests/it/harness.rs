@@ -81,6 +81,40 @@ command = ["roam-no-such-agent-binary"]
         }
     }
 
+    /// Listens on ports fixed for the node's life, so members that restart
+    /// find each other again at the addresses they remember.
+    pub fn on_fixed_ports(self) -> TestNode {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (udp, tcp) = (
+            udp.local_addr().unwrap().port(),
+            tcp.local_addr().unwrap().port(),
+        );
+        let config = self.home.join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            r#"listen = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"]"#,
+            &format!(
+                r#"listen = ["/ip4/127.0.0.1/udp/{udp}/quic-v1", "/ip4/127.0.0.1/tcp/{tcp}"]"#
+            ),
+        );
+        std::fs::write(config, text).unwrap();
+        self
+    }
+
+    /// How many nodes `roam nodes` shows online, this one included.
+    pub fn online_nodes(&self) -> usize {
+        let v: Value = serde_json::from_str(&self.ok(&["nodes", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["online"] == true)
+            .count()
+    }
+
+    pub fn peer_id(&self) -> String {
+        self.ok(&["node", "id"]).trim().to_string()
+    }
+
     pub fn started() -> TestNode {
         TestNode::start(TestNode::new())
     }

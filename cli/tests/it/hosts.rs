@@ -4,7 +4,7 @@
 
 use roam_bench::sshd::{Sshd, user};
 
-use crate::harness::{PtyClient, TestNode, wait_until};
+use crate::harness::{PtyClient, TestNode, git, pair, wait_until};
 
 /// An sshd and a node whose `~/.ssh/config` names it `box`.
 struct Setup {
@@ -288,6 +288,23 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
     let out = s.node.ok(&["rm", "far", "--force"]);
     assert!(out.contains("refs/roam/snapshots/far/"), "{out}");
     assert!(!host_home.join(".roam/worktrees/far").exists());
+    // The host's snapshot has gitsync's capture layout, as a local one does.
+    let snapshot = out
+        .split_whitespace()
+        .find(|w| w.starts_with("refs/roam/snapshots/far/"))
+        .unwrap();
+    let host_repo = std::fs::read_dir(host_home.join(".roam/repos"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let snap = roam_gitsync::Snapshot::load(&host_repo, snapshot).unwrap();
+    assert_eq!(snap.branch.as_deref(), Some("refs/heads/roam/far"));
+    assert_eq!(
+        git(&host_repo, &["show", &format!("{snapshot}:wip.txt")]),
+        "unsaved\n"
+    );
     assert!(s.node.ls().is_empty());
 }
 
@@ -441,4 +458,99 @@ fn a_host_that_went_down_shows_its_workspace_with_the_problem() {
     assert!(shown, "{last}");
     let err = s.node.fails(&["host", "check", "box"]);
     assert!(err.contains("127.0.0.1"), "{err}");
+}
+
+/// Writes `files` files of `mib` MiB each of incompressible bytes (a seeded
+/// xorshift, so every run sends the same repository) and commits them.
+fn commit_incompressible(repo: &std::path::Path, files: usize, mib: usize) {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..files {
+        let mut data = Vec::with_capacity(mib << 20);
+        while data.len() < mib << 20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            data.extend_from_slice(&state.to_le_bytes());
+        }
+        std::fs::write(repo.join(format!("blob-{i}.bin")), data).unwrap();
+    }
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "large"]);
+}
+
+#[test]
+fn ls_answers_from_the_node_and_a_peer_while_a_large_repo_goes_to_a_host() {
+    use std::time::{Duration, Instant};
+
+    let (s, home) = isolated_host();
+    let peer = TestNode::start(TestNode::named("peer-of-host-test"));
+    pair(&s.node, &peer);
+    wait_until("both nodes online", || peer.online_nodes() == 2);
+    commit_incompressible(&s.node.repo, 4, 16);
+
+    let started = Instant::now();
+    let mut create = s
+        .node
+        .command(&[
+            "new",
+            "big",
+            "--on",
+            "ssh:box",
+            "--agent",
+            "test",
+            "--prompt",
+            "echo made",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The bare repository on the host is made just before the push starts.
+    let repos = home.path().join(".roam/repos");
+    wait_until("the create reached the host", || {
+        std::fs::read_dir(&repos).is_ok_and(|mut d| d.next().is_some())
+    });
+    assert!(
+        create.try_wait().unwrap().is_none(),
+        "the create ended before any listing"
+    );
+
+    let time_ls = |node: &TestNode| {
+        let mut max = Duration::ZERO;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let out = node.roam(&["ls", "--json"]);
+            max = max.max(t.elapsed());
+            assert!(
+                out.status.success(),
+                "ls during the create: {}",
+                crate::harness::stderr(&out)
+            );
+            let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(listed.is_array(), "{listed}");
+        }
+        max
+    };
+    let node_max = time_ls(&s.node);
+    let peer_max = time_ls(&peer);
+    let listed = Instant::now();
+    assert!(
+        create.try_wait().unwrap().is_none(),
+        "the create was still running when the last listing returned"
+    );
+
+    let out = create.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let after = listed.elapsed();
+    assert!(
+        out.status.success(),
+        "roam new big: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let big = s.node.workspace("big");
+    assert_eq!(big["badge"], "ssh:box", "{big}");
+    println!(
+        "ls during a host create: node max {node_max:?}, peer max {peer_max:?} (create took {took:?}, of which {after:?} after the last listing)"
+    );
+    s.node.ok(&["rm", "big", "--force"]);
 }

@@ -159,6 +159,9 @@ fn rm_refuses_unsaved_work_and_force_keeps_a_snapshot_ref() {
         git(&node.repo, &["show", &format!("{snapshot}:a.txt")]),
         "committed\n"
     );
+    // In gitsync's capture layout, as on every site.
+    let snap = roam_gitsync::Snapshot::load(&node.repo, &snapshot).unwrap();
+    assert_eq!(snap.branch.as_deref(), Some("refs/heads/roam/wip"));
     assert!(node.ls().is_empty());
 }
 

@@ -10,4 +10,5 @@ mod hosts;
 mod lan;
 mod lifecycle;
 mod mesh;
+mod ownership;
 mod restart;

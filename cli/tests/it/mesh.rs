@@ -17,20 +17,11 @@ fn three_nodes() -> (TestNode, TestNode, TestNode) {
     (a, b, c)
 }
 
-fn online_nodes(node: &TestNode) -> usize {
-    let v: serde_json::Value = serde_json::from_str(&node.ok(&["nodes", "--json"])).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["online"] == true)
-        .count()
-}
-
 #[test]
 fn three_paired_nodes_run_every_workspace_command_across_the_mesh() {
     let (a, b, c) = three_nodes();
     for n in [&a, &b, &c] {
-        wait_until("all three online", || online_nodes(n) == 3);
+        wait_until("all three online", || n.online_nodes() == 3);
     }
     // Made from charlie, on bravo, in bravo's repository.
     let repo = b.repo.to_str().unwrap().to_string();
@@ -142,7 +133,7 @@ fn a_wrong_code_is_refused_and_uses_the_code_up() {
         err.contains("pair") || err.contains("refused") || err.contains("not on the roster"),
         "{err}"
     );
-    assert_eq!(online_nodes(&a), 1);
+    assert_eq!(a.online_nodes(), 1);
     assert!(!a.ok(&["nodes"]).contains("bravo"));
 }
 

@@ -1,0 +1,138 @@
+//! Where a workspace runs. One trait, one implementation per kind — this
+//! node ([`local::LocalSite`]) and an SSH host ([`host::HostSite`]); next, a
+//! peer during a move and a cloud worker. The actors never branch on the
+//! kind: they ask the workspace's site to make, read, save and remove the
+//! worktree, and for the command that runs (or shows) an agent.
+//!
+//! Invariant: `save_work` runs before `discard`, so unsaved work is refused
+//! (without `force`) or kept in a snapshot ref first (with it). A snapshot
+//! has one format on every site: gitsync's capture (`roam_gitsync::capture`
+//! here; the same layout written by a shell script on a host).
+
+pub mod host;
+pub mod local;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use roam_gitsync::WorktreeStatus;
+
+use crate::Runtime;
+use crate::error::ActorError;
+use crate::model::WorkspaceRecord;
+use crate::persist::BoxFuture;
+
+/// What `roam new` asks for.
+#[derive(Clone, Debug)]
+pub struct CreateSpec {
+    /// The mesh-wide id, chosen by whoever reserved the name.
+    pub id: String,
+    pub name: String,
+    /// Any path inside the repository (on this node).
+    pub repo: PathBuf,
+    pub base: Option<String>,
+    pub profile: Option<String>,
+    pub prompt: Option<String>,
+    /// An SSH host to run it on; `None` is this node.
+    pub host: Option<String>,
+}
+
+/// Where a new workspace's worktree was made.
+pub struct Placement {
+    /// The repository's main worktree on this node.
+    pub repo: String,
+    /// The base as it will be recorded.
+    pub base: String,
+    /// The worktree, as the site names it.
+    pub path: String,
+}
+
+/// How an agent's terminal is started here: the process the PTY runs and
+/// its working directory.
+pub struct AgentCommand {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+}
+
+pub trait Site: Send + Sync + 'static {
+    /// The badge `roam ls` shows for it when it is not this node (`ssh:box`).
+    fn badge(&self) -> Option<String>;
+
+    /// Whether `program` can run there.
+    fn has_program<'a>(&'a self, program: &'a str) -> BoxFuture<'a, Result<bool, ActorError>>;
+
+    /// Makes the worktree on branch `roam/NAME` from the base, sending the
+    /// site whatever of the repository it lacks.
+    fn create<'a>(&'a self, spec: &'a CreateSpec) -> BoxFuture<'a, Result<Placement, ActorError>>;
+
+    /// Ahead/behind the base and dirty files.
+    fn status<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+    ) -> BoxFuture<'a, Result<WorktreeStatus, String>>;
+
+    /// Whether the worktree is there (a host's is checked when its agent
+    /// attaches, not here).
+    fn worktree_present(&self, record: &WorkspaceRecord) -> bool;
+
+    /// Refuses unsaved work unless `force`; with it, keeps it in a snapshot
+    /// ref (`refs/roam/snapshots/NAME/TIME`) in the site's repository.
+    /// Returns the ref, if one was written.
+    fn save_work<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        force: bool,
+    ) -> BoxFuture<'a, Result<Option<String>, ActorError>>;
+
+    /// Ends what still runs there and removes the worktree and its branch.
+    /// The work is already safe (`save_work`).
+    fn discard<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, ()>;
+
+    /// The command that runs the agent (`argv`, the profile's command or
+    /// resume) there, as a process here: the agent itself, or what shows it.
+    /// `reattach` only shows an agent that never stopped running there.
+    fn agent_command(
+        &self,
+        rt: &Runtime,
+        workspace: &str,
+        workdir: &Path,
+        agent: &str,
+        argv: Vec<String>,
+        reattach: bool,
+    ) -> AgentCommand;
+
+    /// Ends the agent where it runs (its terminal here may only show it).
+    fn end_agent<'a>(&'a self, workspace: &'a str, agent: &'a str) -> BoxFuture<'a, ()>;
+
+    /// Whether the agent's terminal ending with `agent::CONNECTION_LOST`
+    /// means only the link broke (the agent runs on; reattach).
+    fn reattaches(&self) -> bool;
+
+    /// Whether the agent's session files can be read from here.
+    fn sees_session_files(&self) -> bool;
+}
+
+/// The site a workspace runs on: this node, or the SSH host it names.
+pub fn of(rt: &Arc<Runtime>, host: Option<&str>) -> Arc<dyn Site> {
+    match host {
+        None => Arc::new(local::LocalSite {
+            worktrees_dir: rt.worktrees_dir.clone(),
+        }),
+        Some(host) => Arc::new(host::HostSite {
+            host: host.to_string(),
+            remote: rt.remote.clone(),
+        }),
+    }
+}
+
+/// The ref a snapshot of workspace `name` is kept at.
+pub fn snapshot_ref(name: &str) -> String {
+    format!("refs/roam/snapshots/{name}/{}", unix_now())
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

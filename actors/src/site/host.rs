@@ -1,0 +1,141 @@
+//! An SSH host as a site: the repository and worktree live on the host,
+//! agents run in tmux (or detached) there and are shown here through
+//! `roam host tmux`. Everything goes through the node's `RemoteOps`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use roam_gitsync::WorktreeStatus;
+
+use super::local::{resolve_base, unsaved};
+use super::{AgentCommand, CreateSpec, Placement, Site, snapshot_ref};
+use crate::Runtime;
+use crate::error::ActorError;
+use crate::model::WorkspaceRecord;
+use crate::persist::BoxFuture;
+use crate::remote::{RemoteOps, SavedWork, session_name};
+
+pub struct HostSite {
+    pub host: String,
+    pub remote: Arc<dyn RemoteOps>,
+}
+
+impl Site for HostSite {
+    fn badge(&self) -> Option<String> {
+        Some(format!("ssh:{}", self.host))
+    }
+
+    fn has_program<'a>(&'a self, program: &'a str) -> BoxFuture<'a, Result<bool, ActorError>> {
+        Box::pin(async move { Ok(self.remote.has_program(&self.host, program).await?) })
+    }
+
+    fn create<'a>(&'a self, spec: &'a CreateSpec) -> BoxFuture<'a, Result<Placement, ActorError>> {
+        Box::pin(async move {
+            let (repo, base, base_oid) = {
+                let spec = spec.clone();
+                tokio::task::spawn_blocking(move || resolve_base(&spec)).await??
+            };
+            let path = self
+                .remote
+                .create_worktree(&self.host, repo.root(), &spec.name, &base_oid)
+                .await?;
+            Ok(Placement {
+                repo: repo.root().to_string_lossy().into_owned(),
+                base,
+                path,
+            })
+        })
+    }
+
+    fn status<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+    ) -> BoxFuture<'a, Result<WorktreeStatus, String>> {
+        Box::pin(async move {
+            self.remote
+                .status(&self.host, record)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn worktree_present(&self, _record: &WorkspaceRecord) -> bool {
+        true
+    }
+
+    fn save_work<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        force: bool,
+    ) -> BoxFuture<'a, Result<Option<String>, ActorError>> {
+        Box::pin(async move {
+            let name = snapshot_ref(&record.name);
+            match self
+                .remote
+                .save_work(&self.host, record, force, &name)
+                .await?
+            {
+                SavedWork::Clean => Ok(None),
+                SavedWork::Unsaved { dirty, unmerged } => Err(ActorError::UnsavedWork {
+                    name: record.name.clone(),
+                    what: format!("{} on ssh:{}", unsaved(dirty, unmerged), self.host),
+                }),
+                SavedWork::Snapshot => Ok(Some(format!("{name} (on ssh:{})", self.host))),
+            }
+        })
+    }
+
+    fn discard<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.remote.discard(&self.host, record).await {
+                tracing::warn!(workspace = %record.name, host = %self.host, error = %e, "worktree cleanup on the host incomplete");
+            }
+        })
+    }
+
+    fn agent_command(
+        &self,
+        rt: &Runtime,
+        workspace: &str,
+        workdir: &Path,
+        agent: &str,
+        argv: Vec<String>,
+        reattach: bool,
+    ) -> AgentCommand {
+        let mut shown = vec![
+            rt.roam_exe.to_string_lossy().into_owned(),
+            "host".into(),
+            "tmux".into(),
+            self.host.clone(),
+            session_name(workspace, agent),
+            "--cwd".into(),
+            workdir.to_string_lossy().into_owned(),
+        ];
+        if !reattach {
+            shown.push("--create".into());
+        }
+        shown.push("--".into());
+        shown.extend(argv);
+        AgentCommand {
+            argv: shown,
+            cwd: rt.data_dir.clone(),
+        }
+    }
+
+    fn end_agent<'a>(&'a self, workspace: &'a str, agent: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.remote
+                .end_agent(&self.host, &session_name(workspace, agent))
+                .await
+        })
+    }
+
+    fn reattaches(&self) -> bool {
+        true
+    }
+
+    fn sees_session_files(&self) -> bool {
+        // An agent on a host keeps its session files there.
+        false
+    }
+}
