@@ -69,7 +69,7 @@ pub trait Site: Send + Sync + 'static {
     fn status<'a>(
         &'a self,
         record: &'a WorkspaceRecord,
-    ) -> BoxFuture<'a, Result<WorktreeStatus, String>>;
+    ) -> BoxFuture<'a, Result<WorktreeStatus, ActorError>>;
 
     /// Whether the worktree is there (a host's is checked when its agent
     /// attaches, not here).

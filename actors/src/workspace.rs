@@ -240,7 +240,7 @@ impl WorkspaceActor {
         let git = state.site.status(r).await;
         let (status, problem) = match git {
             Ok(s) => (s, None),
-            Err(e) => (Default::default(), Some(e)),
+            Err(e) => (Default::default(), Some(e.to_string())),
         };
         let mut agents = Vec::with_capacity(state.agents.len());
         for (name, agent) in &state.agents {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cmd::{self, Git};
 use crate::oid::{self, Oid, parse_output};
-use crate::snapshot::TempIndex;
+use crate::temp_index::TempIndex;
 use crate::{GitError, Result, Worktree};
 
 /// First line of every snapshot message trailer block; bumped if the layout changes.
@@ -81,7 +81,7 @@ pub fn capture(wt: &Worktree, ref_name: &str, opts: &CaptureOptions) -> Result<S
     let worktree_tree = write_tree(wt, &temp.path)?;
     drop(temp);
 
-    let ident = wt.ident_fallback()?;
+    let ident = ident_fallback(wt)?;
     let index_commit = commit_tree(wt, &ident, &index_tree, &[&head], "roam index")?;
     let message = format!(
         "roam snapshot\n\n{FORMAT_LINE}\n{HEAD_KEY}{}\n",
@@ -234,6 +234,47 @@ fn commit_tree(
     parse_output(&display, &git.run()?)
 }
 
+/// Environment that gives commit-tree an identity when git has none, so a
+/// capture never fails on a machine without `user.name`/`user.email`.
+/// Whatever the user did configure is left alone.
+fn ident_fallback(wt: &Worktree) -> Result<Vec<(OsString, OsString)>> {
+    let mut ident_ok = true;
+    for var in ["GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"] {
+        let (out, _) = wt.git().args(["var", var]).output()?;
+        ident_ok &= out.status.success();
+    }
+    let mut env = Vec::new();
+    if ident_ok {
+        return Ok(env);
+    }
+    for (key, fallback, vars) in [
+        (
+            "user.name",
+            "roam",
+            ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"],
+        ),
+        (
+            "user.email",
+            "roam@localhost",
+            ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"],
+        ),
+    ] {
+        let (out, _) = wt.git().args(["config", "--get", key]).output()?;
+        if out.status.success() && !out.stdout.trim_ascii().is_empty() {
+            continue;
+        }
+        for var in vars {
+            let set_by_user = wt.extra_env.iter().any(|(k, _)| k == var)
+                || std::env::var_os(var).is_some_and(|v| !v.is_empty());
+            if !set_by_user {
+                env.push((OsString::from(var), OsString::from(fallback)));
+            }
+        }
+    }
+    tracing::debug!(path = %wt.path.display(), "no git identity configured; using roam fallback");
+    Ok(env)
+}
+
 /// Adds ignored files up to `limit` bytes to the temporary index.
 fn add_small_ignored(wt: &Worktree, index: &Path, limit: u64) -> Result<()> {
     // After `add -A` every untracked non-ignored file is in the temp index, so
@@ -266,4 +307,78 @@ fn add_small_ignored(wt: &Worktree, index: &Path, limit: u64) -> Result<()> {
             .run()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::ffi::OsString;
+    use std::process::Command;
+
+    use super::{CaptureOptions, capture};
+    use crate::Worktree;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Catches captures failing with "please tell me who you are" on machines
+    /// (CI, fresh containers) that have no git identity configured. A unit
+    /// test because only the crate can give a worktree its own environment.
+    #[test]
+    fn capture_succeeds_without_configured_identity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, &["init", "-q"]);
+        // Capture needs a HEAD; this one commit names its author explicitly.
+        git(
+            dir,
+            &[
+                "-c",
+                "user.name=someone",
+                "-c",
+                "user.email=someone@example.com",
+                "commit",
+                "-q",
+                "--no-gpg-sign",
+                "--allow-empty",
+                "-m",
+                "root",
+            ],
+        );
+        // useConfigOnly forbids guessing an identity from the hostname, so
+        // without our fallback commit-tree fails on every machine.
+        git(dir, &["config", "user.useConfigOnly", "true"]);
+        std::fs::write(dir.join("f.txt"), "x\n").unwrap();
+        let empty = tmp.path().join("empty-gitconfig");
+        std::fs::write(&empty, "").unwrap();
+
+        let mut wt = Worktree::open(dir).unwrap();
+        wt.extra_env = vec![
+            (OsString::from("GIT_CONFIG_GLOBAL"), empty.into_os_string()),
+            (OsString::from("GIT_CONFIG_NOSYSTEM"), OsString::from("1")),
+        ];
+        let snap = capture(&wt, "refs/roam/sync/ws", &CaptureOptions::default()).unwrap();
+        assert_eq!(git(dir, &["show", &format!("{}:f.txt", snap.commit)]), "x");
+        // Both commits capture writes need an identity: S and the index commit S^2.
+        for rev in [snap.commit.0.clone(), format!("{}^2", snap.commit)] {
+            assert_eq!(
+                git(dir, &["log", "-1", "--format=%an <%ae>|%cn <%ce>", &rev]),
+                "roam <roam@localhost>|roam <roam@localhost>",
+                "{rev}"
+            );
+        }
+    }
 }

@@ -10,11 +10,11 @@
 //! - `oid`: the [`Oid`] type and resolving revisions to commits.
 //! - `repo`: [`Repo`], the main repository — discovery, refs, branches, adding/removing worktrees.
 //! - `worktree`: [`Worktree`], one checkout and its [`WorktreeStatus`] against a base.
-//! - `snapshot`: [`Worktree::snapshot`], capturing all uncommitted work as a commit without touching it.
 //! - `identity`: [`RepoId`], a repo known by its root commits.
 //! - `mirror`: [`Mirrors`], one bare mirror per repo identity in a node's data dir.
 //! - `capture`: [`capture`], the full state (HEAD branch, index, files) on a hidden ref.
 //! - `restore`: [`restore`], recreating that state byte for byte in a new worktree.
+//! - `temp_index`: throwaway index files, so capture and restore never write the user's index.
 //! - `transfer`: the protocol and [`TransferError`]; `send`/`receive` its two sides.
 //! - [`blocking`]: send/receive over a TCP socket without a runtime of your own.
 //! - `wire`: the only place that frames bytes on the transfer stream.
@@ -34,7 +34,7 @@ mod receive;
 mod repo;
 mod restore;
 mod send;
-mod snapshot;
+mod temp_index;
 mod transfer;
 mod wire;
 mod worktree;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::capture::Snapshot;
 use crate::cmd::Git;
-use crate::snapshot::TempIndex;
+use crate::temp_index::TempIndex;
 use crate::{GitError, Result, Worktree};
 
 /// Creates a worktree of the repository at `repo_dir` (typically a

@@ -19,7 +19,7 @@ use roam_mesh::PeerId;
 use crate::api::{ErrorKind, Request, Response, WorkspaceInfo};
 use crate::error::{Failure, HasKind};
 use crate::shared::Shared;
-use crate::{local, names};
+use crate::{names, tree};
 
 /// What `roam new` asks of the node that will own the workspace.
 pub struct NewSpec {
@@ -151,13 +151,13 @@ async fn reserve_at(
 /// the name is held for another id.
 pub async fn reserve_here(shared: &Shared, name: &str, id: &str, by: &str) -> Result<(), Failure> {
     let me = shared.name();
-    if let Some(doing) = local::busy(shared, name).await {
+    if let Some(doing) = tree::busy(shared, name).await {
         return Err(Failure::new(
             ErrorKind::Conflict,
             format!("workspace '{name}' is being {doing} on node '{me}'"),
         ));
     }
-    if let Ok(record) = local::record(shared, name).await
+    if let Ok(record) = tree::record(shared, name).await
         && record.is_active()
     {
         return Err(Failure::new(

@@ -4,7 +4,8 @@
 //! - The request path, top to bottom: [`control`] serves a connection
 //!   (frames, version, what a peer may ask, epochs); [`route`] decides
 //!   where a request runs ([`locate`] finds the owner) and forwards it or
-//!   [`relay`]s an attach; [`local`] answers from this node's own state.
+//!   [`relay`]s an attach; [`local`] answers from this node's own state;
+//!   [`tree`] is where every layer asks the actor tree.
 //! - [`create`]: a new workspace under a mesh-wide unique name ([`names`]).
 //! - [`ownership`]: fencing by epoch; nodes converge on the newest owner.
 //! - [`error`]: typed failures, a kind beside the message on the wire.
@@ -45,3 +46,4 @@ pub mod route;
 pub mod shared;
 pub mod store;
 pub mod terminal;
+pub mod tree;

@@ -23,10 +23,10 @@ use roam_mesh::PeerId;
 
 use crate::api::{Claim, Location, Request, Response};
 use crate::error::Failure;
-use crate::local;
 use crate::peers::Peers;
 use crate::shared::Shared;
 use crate::store::Store;
+use crate::tree;
 
 /// How long a starting node waits for its members to connect before it
 /// starts agents whose ownership nobody contradicted.
@@ -61,7 +61,7 @@ fn owner_of(claim: &Claim) -> Owner {
 
 /// What this node holds of workspace `name`.
 pub async fn location(shared: &Shared, name: &str) -> Option<Location> {
-    let record = local::record(shared, name).await.ok()?;
+    let record = tree::record(shared, name).await.ok()?;
     Some(Location {
         claim: Claim {
             id: record.id.clone(),
@@ -134,7 +134,7 @@ pub async fn check_epoch(
     ) {
         return Ok(());
     }
-    let Ok(record) = local::record(shared, name).await else {
+    let Ok(record) = tree::record(shared, name).await else {
         return Ok(());
     };
     if let Some(s) = &record.superseded {
@@ -160,7 +160,7 @@ pub async fn check_epoch(
 /// A member told us what it holds: supersede our older copies, and answer
 /// with the claims we hold newer than its.
 pub async fn answer(shared: &Shared, claims: Vec<Claim>) -> Vec<Claim> {
-    let records = local::records(shared).await;
+    let records = tree::records(shared).await;
     let mut newer = Vec::new();
     for claim in claims.into_iter().take(MAX_CLAIMS) {
         let Some(record) = records.iter().find(|r| r.id == claim.id) else {
@@ -190,7 +190,7 @@ fn supersede(shared: &Shared, claim: &Claim) {
 /// Tells `peer` what we own and supersedes what it holds newer. Run on
 /// every (re)connect of a member.
 pub async fn exchange_with(shared: &Shared, peer: PeerId) {
-    let claims: Vec<Claim> = local::records(shared)
+    let claims: Vec<Claim> = tree::records(shared)
         .await
         .iter()
         .filter(|r| r.is_active())

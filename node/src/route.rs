@@ -16,7 +16,7 @@ use crate::conn;
 use crate::error::{Failure, HasKind};
 use crate::locate::{self, Found};
 use crate::shared::Shared;
-use crate::{local, relay};
+use crate::{local, relay, tree};
 
 /// Answers a request from the local CLI, asking other nodes where needed.
 pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failure> {
@@ -112,7 +112,7 @@ async fn forward(
 
 /// This node's workspaces and every other node's, by name.
 pub async fn list_all(shared: &Shared) -> Result<Vec<WorkspaceInfo>, Failure> {
-    let mut all = local::list(shared).await?;
+    let mut all = tree::list(shared).await?;
     let others = shared.peers.others();
     let asks = others
         .iter()

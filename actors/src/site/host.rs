@@ -50,13 +50,8 @@ impl Site for HostSite {
     fn status<'a>(
         &'a self,
         record: &'a WorkspaceRecord,
-    ) -> BoxFuture<'a, Result<WorktreeStatus, String>> {
-        Box::pin(async move {
-            self.remote
-                .status(&self.host, record)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    ) -> BoxFuture<'a, Result<WorktreeStatus, ActorError>> {
+        Box::pin(async move { Ok(self.remote.status(&self.host, record).await?) })
     }
 
     fn worktree_present(&self, _record: &WorkspaceRecord) -> bool {

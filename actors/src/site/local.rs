@@ -36,16 +36,10 @@ impl Site for LocalSite {
     fn status<'a>(
         &'a self,
         record: &'a WorkspaceRecord,
-    ) -> BoxFuture<'a, Result<WorktreeStatus, String>> {
+    ) -> BoxFuture<'a, Result<WorktreeStatus, ActorError>> {
         Box::pin(async move {
             let (path, base) = (PathBuf::from(&record.path), record.base.clone());
-            tokio::task::spawn_blocking(move || {
-                Worktree::open(&path)
-                    .and_then(|w| w.status(&base))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+            tokio::task::spawn_blocking(move || Ok(Worktree::open(&path)?.status(&base)?)).await?
         })
     }
 

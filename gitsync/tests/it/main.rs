@@ -2,10 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod capture;
 mod common;
 mod name;
 mod repo;
-mod snapshot;
 mod sync;
 mod sync_prop;
 mod sync_util;

@@ -155,6 +155,8 @@ fn empty_repo_is_refused() {
     .unwrap_err();
     assert!(matches!(err, GitError::NoCommits { .. }), "{err}");
     assert_eq!(refs(&r.dir), "");
+    // Still nothing staged or committed for the user.
+    assert_eq!(r.git(&["status", "--porcelain"]), "?? a.txt");
 }
 
 #[test]

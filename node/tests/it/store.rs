@@ -38,6 +38,37 @@ fn record(name: &str) -> WorkspaceRecord {
     }
 }
 
+/// Opens the store's sled directly, once the last opener's background
+/// flusher has let go of the lock (it outlives the `Store` briefly).
+fn open_raw(path: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open {}: {e}", path.display()),
+        }
+    }
+}
+
+/// `Store::open` once the previous opener has let go of the lock.
+fn open_store(path: &Path, peer: &str) -> Result<Store, roam_node::store::StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(path, peer) {
+            Err(e)
+                if e.to_string().contains("another node is using it")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A copy of a committed golden store (sled writes to what it opens).
 fn golden_copy(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -65,12 +96,12 @@ fn copy_dir(from: &Path, to: &Path) {
 async fn saved_records_survive_reopen_and_removal_is_durable() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path(), PEER).unwrap();
+        let store = open_store(dir.path(), PEER).unwrap();
         store.save(&record("a")).await.unwrap();
         store.save(&record("b")).await.unwrap();
         store.remove("a").await.unwrap();
     }
-    let store = Store::open(dir.path(), PEER).unwrap();
+    let store = open_store(dir.path(), PEER).unwrap();
     assert_eq!(store.all(), vec![record("b")]);
     assert_eq!(store.load("b").unwrap(), Some(record("b")));
 }
@@ -79,7 +110,7 @@ async fn saved_records_survive_reopen_and_removal_is_durable() {
 fn the_store_of_the_release_before_versioned_records_opens_with_every_workspace() {
     let dir = golden_copy("store-v1");
     let ids = {
-        let store = Store::open(dir.path(), PEER).unwrap();
+        let store = open_store(dir.path(), PEER).unwrap();
         let all = store.all();
         let names: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["alpha", "beta", "far"]);
@@ -104,7 +135,7 @@ fn the_store_of_the_release_before_versioned_records_opens_with_every_workspace(
         all.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
     };
     // Migrated once, durably: the ids given at the first open stay.
-    let store = Store::open(dir.path(), "some-other-peer").unwrap();
+    let store = open_store(dir.path(), "some-other-peer").unwrap();
     let again: Vec<String> = store.all().into_iter().map(|r| r.id).collect();
     assert_eq!(again, ids);
 }
@@ -112,16 +143,16 @@ fn the_store_of_the_release_before_versioned_records_opens_with_every_workspace(
 #[test]
 fn a_store_written_by_a_newer_release_is_refused_naming_its_version() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Store::open(dir.path(), PEER).unwrap());
+    drop(open_store(dir.path(), PEER).unwrap());
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_raw(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert("format", &99u32.to_le_bytes())
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(dir.path(), PEER).err().unwrap().to_string();
+    let err = open_store(dir.path(), PEER).err().unwrap().to_string();
     assert!(
         err.contains("newer roam") && err.contains("version 99"),
         "{err}"
@@ -132,11 +163,11 @@ fn a_store_written_by_a_newer_release_is_refused_naming_its_version() {
 async fn a_record_written_by_a_newer_release_is_refused_naming_it_and_its_version() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path(), PEER).unwrap();
+        let store = open_store(dir.path(), PEER).unwrap();
         store.save(&record("old")).await.unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_raw(dir.path());
         let bytes = encode_versioned(versions::WORKSPACE + 1, &record("new")).unwrap();
         db.open_tree("workspaces")
             .unwrap()
@@ -144,7 +175,7 @@ async fn a_record_written_by_a_newer_release_is_refused_naming_it_and_its_versio
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(dir.path(), PEER).err().unwrap().to_string();
+    let err = open_store(dir.path(), PEER).err().unwrap().to_string();
     assert!(
         err.contains("workspace 'new'")
             && err.contains(&format!("version {}", versions::WORKSPACE + 1)),
@@ -156,18 +187,18 @@ async fn a_record_written_by_a_newer_release_is_refused_naming_it_and_its_versio
 async fn an_unreadable_record_is_skipped_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path(), PEER).unwrap();
+        let store = open_store(dir.path(), PEER).unwrap();
         store.save(&record("good")).await.unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_raw(dir.path());
         db.open_tree("workspaces")
             .unwrap()
             .insert("bad", &b"\xff\xff garbage"[..])
             .unwrap();
         db.flush().unwrap();
     }
-    let store = Store::open(dir.path(), PEER).unwrap();
+    let store = open_store(dir.path(), PEER).unwrap();
     assert_eq!(store.all(), vec![record("good")]);
 }
 
@@ -175,17 +206,17 @@ async fn an_unreadable_record_is_skipped_not_fatal() {
 fn garbage_in_an_old_store_is_quarantined_not_lost() {
     let dir = golden_copy("store-v1");
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_raw(dir.path());
         db.open_tree("workspaces")
             .unwrap()
             .insert("junk", &b"\x05\xffnot a record"[..])
             .unwrap();
         db.flush().unwrap();
     }
-    let store = Store::open(dir.path(), PEER).unwrap();
+    let store = open_store(dir.path(), PEER).unwrap();
     assert_eq!(store.all().len(), 3, "the good records all came through");
     drop(store);
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_raw(dir.path());
     let quarantine = db.open_tree("quarantine").unwrap();
     let kept: Vec<_> = quarantine.iter().values().map(|v| v.unwrap()).collect();
     assert_eq!(kept.len(), 1);
