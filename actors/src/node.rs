@@ -264,10 +264,10 @@ impl NodeActor {
         reply: RpcReplyPort<Result<WorkspaceInfo, ActorError>>,
     ) {
         let name = record.name.clone();
-        state.busy.remove(&name);
         match self.spawn_workspace(myself, record.clone(), false).await {
             Ok(ws) => {
                 tracing::info!(workspace = %name, id = %record.id, "workspace created");
+                state.busy.remove(&name);
                 state.workspaces.insert(name, ws.clone());
                 tokio::spawn(async move {
                     let info = match ws.call(WorkspaceMsg::Info, Some(CALL_TIMEOUT)).await {
@@ -277,12 +277,14 @@ impl NodeActor {
                     let _ = reply.send(info);
                 });
             }
+            // The name stays busy until what was made is taken back.
             Err(e) => {
-                let rt = self.rt.clone();
+                let (rt, myself) = (self.rt.clone(), myself.clone());
                 tokio::spawn(async move {
                     let _ = rt.store.remove(&record.name).await;
                     site::of(&rt, record.host.as_deref()).discard(&record).await;
                     let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
+                    let _ = myself.cast(NodeMsg::Settled(record.name.clone()));
                     let _ = reply.send(Err(e));
                 });
             }
@@ -398,9 +400,14 @@ async fn remove_workspace(
         });
     }
     let site = site::of(rt, record.host.as_deref());
-    let saved = site.save_work(&record, force).await?;
-    // From here the work is safe (merged, clean, or in a snapshot ref).
+    // Refused here (agents untouched) if there is unsaved work and no force.
+    let mut saved = site.save_work(&record, force).await?;
     ws.stop_and_wait(None, Some(CALL_TIMEOUT)).await?;
+    // What the agents wrote between the check and their end is kept too.
+    if let Some(late) = site.save_work(&record, true).await? {
+        saved = Some(late);
+    }
+    // From here the work is safe (merged, clean, or in a snapshot ref).
     site.discard(&record).await;
     rt.store.remove(&record.name).await?;
     let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));

@@ -125,9 +125,23 @@ pub fn of(rt: &Arc<Runtime>, host: Option<&str>) -> Arc<dyn Site> {
     }
 }
 
-/// The ref a snapshot of workspace `name` is kept at.
+/// The ref a snapshot of workspace `name` is kept at: the time, and a
+/// nonce so two snapshots in one second never share a ref.
 pub fn snapshot_ref(name: &str) -> String {
-    format!("refs/roam/snapshots/{name}/{}", unix_now())
+    let nonce: u16 = rand_nonce();
+    format!("refs/roam/snapshots/{name}/{}-{nonce:04x}", unix_now())
+}
+
+fn rand_nonce() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // Nanoseconds mixed with a per-process counter: unique enough within a
+    // second on one node, which is all a snapshot ref needs.
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (nanos ^ n.wrapping_mul(0x9e37_79b9)) as u16
 }
 
 pub fn unix_now() -> u64 {

@@ -190,8 +190,13 @@ impl Actor for WorkspaceActor {
             let Some(record) = state.record.agents.iter().find(|a| a.name == name).cloned() else {
                 return Ok(());
             };
-            let mode = StartMode::Resume {
-                banner: "agent supervisor restarted".into(),
+            // A stopped or superseded workspace runs no agents, even now.
+            let mode = if state.record.stopped || !state.record.is_active() {
+                StartMode::Idle
+            } else {
+                StartMode::Resume {
+                    banner: "agent supervisor restarted".into(),
+                }
             };
             let actor = match self.spawn_agent(&myself, state, record.clone(), mode).await {
                 Ok(a) => a,

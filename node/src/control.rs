@@ -63,7 +63,9 @@ where
             }
             continue;
         }
-        if let Err(stale) = ownership::check_epoch(&shared, &envelope.request, envelope.epoch).await
+        let from_peer = matches!(origin, Origin::Peer(_));
+        if let Err(stale) =
+            ownership::check_epoch(&shared, &envelope.request, envelope.epoch, from_peer).await
         {
             if conn::send(&mut writer, &Response::from(stale))
                 .await
@@ -135,7 +137,9 @@ pub fn peer_may_send(request: &Request) -> bool {
         | Request::List
         | Request::Stop { .. }
         | Request::Start { .. }
-        | Request::Remove { .. }
+        | Request::Remove {
+            superseded: false, ..
+        }
         | Request::AddAgent { .. }
         | Request::Send { .. }
         | Request::Logs { .. }
@@ -145,7 +149,11 @@ pub fn peer_may_send(request: &Request) -> bool {
         | Request::Release { .. }
         | Request::Ownership { .. }
         | Request::RosterSync { .. } => true,
-        Request::Shutdown
+        // Dropping a superseded copy is the user's call, on that node.
+        Request::Remove {
+            superseded: true, ..
+        }
+        | Request::Shutdown
         | Request::PairOpen
         | Request::Join { .. }
         | Request::PairHello { .. }

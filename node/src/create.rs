@@ -38,7 +38,7 @@ pub async fn create_here(shared: &Shared, spec: NewSpec) -> Result<WorkspaceInfo
     let id = names::new_id();
     let held = reserve_everywhere(shared, &spec.name, &id).await;
     let made = match &held {
-        Ok(_) => {
+        Ok(peers) => {
             let create = CreateSpec {
                 id: id.clone(),
                 name: spec.name.clone(),
@@ -48,7 +48,17 @@ pub async fn create_here(shared: &Shared, spec: NewSpec) -> Result<WorkspaceInfo
                 prompt: spec.prompt,
                 host: spec.host,
             };
-            make(shared, create).await
+            // A long create (a big repository to a host) keeps its holds.
+            let making = make(shared, create);
+            tokio::pin!(making);
+            let mut renew = tokio::time::interval(names::HOLD / 3);
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    made = &mut making => break made,
+                    _ = renew.tick() => renew_holds(shared, &spec.name, &id, peers).await,
+                }
+            }
         }
         Err(f) => Err(f.clone()),
     };
@@ -150,6 +160,17 @@ async fn reserve_at(
 /// live workspace of that name is here or being made or removed here, or
 /// the name is held for another id.
 pub async fn reserve_here(shared: &Shared, name: &str, id: &str, by: &str) -> Result<(), Failure> {
+    // Bounded where they enter: a member's reservation is checked like ours.
+    roam_gitsync::validate_workspace_name(name).map_err(|e| Failure::invalid(e.to_string()))?;
+    if !names::valid_id(id) {
+        return Err(Failure::invalid("a workspace id is 32 hex digits"));
+    }
+    if by.is_empty() || by.len() > names::MAX_NODE_NAME {
+        return Err(Failure::invalid(format!(
+            "a node name is 1 to {} bytes",
+            names::MAX_NODE_NAME
+        )));
+    }
     let me = shared.name();
     if let Some(doing) = tree::busy(shared, name).await {
         return Err(Failure::new(
@@ -174,6 +195,23 @@ pub async fn reserve_here(shared: &Shared, name: &str, id: &str, by: &str) -> Re
             ),
         )
     })
+}
+
+/// Holds the name again (for the same id), here and at `peers`, so the
+/// holds outlive a creation longer than `names::HOLD`.
+async fn renew_holds(shared: &Shared, name: &str, id: &str, peers: &[PeerId]) {
+    let _ = shared.names.reserve(name, id, shared.name());
+    let calls = peers.iter().map(|peer| {
+        shared.peers.call(
+            *peer,
+            Request::Reserve {
+                name: name.to_string(),
+                id: id.to_string(),
+                by: shared.name().to_string(),
+            },
+        )
+    });
+    join_all(calls).await;
 }
 
 /// Lets go of the holds, here and at `peers`, all at once.

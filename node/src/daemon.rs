@@ -79,7 +79,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     };
     let name = me.node.clone();
     let store = Arc::new(Store::open(&paths.store(), &me.peer)?);
-    let mut records = store.all();
+    let records = store.all();
     let hosts = Arc::new(crate::hosts::Hosts::new(
         store.clone(),
         agent_programs(&config),
@@ -106,9 +106,32 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         data_dir: paths.home.clone(),
     });
     tracing::info!(node = %name, home = %paths.home.display(), workspaces = records.len(), "node starting");
-    let peers = start_mesh(keypair, &config, opts.mdns, &name, store.clone()).await?;
+    let (peers, mut connects) =
+        start_mesh(keypair, &config, opts.mdns, &name, store.clone()).await?;
     // Before any agent runs: a member may own one of these at a newer epoch.
-    crate::ownership::check_at_start(&peers, &store, &mut records).await;
+    // Members' control streams are answered from the start (by `startup`
+    // until the actor tree is up), so two nodes starting together fence
+    // each other too.
+    let startup = Arc::new(crate::startup::Startup::new(records, store.clone()));
+    let ready: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::default();
+    {
+        let (ready, startup) = (ready.clone(), startup.clone());
+        peers
+            .accept(move |peer, stream| {
+                let (ready, startup) = (ready.clone(), startup.clone());
+                async move {
+                    match ready.get().cloned() {
+                        Some(shared) => {
+                            control::serve_connection(stream, shared, Origin::Peer(peer)).await
+                        }
+                        None => crate::startup::serve(stream, startup).await,
+                    }
+                }
+            })
+            .map_err(|e| NodeError::Actors(e.to_string()))?;
+    }
+    crate::startup::check(&peers, &startup).await;
+    let records = startup.finish().await;
     let (node, node_handle) = Actor::spawn(None, NodeActor { rt }, records)
         .await
         .map_err(|e| NodeError::Actors(e.to_string()))?;
@@ -140,22 +163,43 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         names: Default::default(),
         located: Default::default(),
     });
-    // Whoever (re)connects hears which workspaces we own, and at which
-    // epoch, so an older copy on either side is superseded.
-    let mut connects = peers.member_connected();
+    let _ = ready.set(shared.clone());
+    // Every member connected now, and whoever (re)connects later, hears
+    // which workspaces we own and at which epoch, so an older copy on
+    // either side is superseded.
     let for_exchange = shared.clone();
     tokio::spawn(async move {
-        while let Ok(peer) = connects.recv().await {
-            let shared = for_exchange.clone();
-            tokio::spawn(async move { crate::ownership::exchange_with(&shared, peer).await });
+        let members: Vec<String> = peers_of(&for_exchange);
+        for peer in for_exchange.peers.connected().await {
+            if members.contains(&peer.to_string()) {
+                let shared = for_exchange.clone();
+                tokio::spawn(async move { crate::ownership::exchange_with(&shared, peer).await });
+            }
+        }
+        loop {
+            match connects.recv().await {
+                Ok(peer) => {
+                    let shared = for_exchange.clone();
+                    tokio::spawn(
+                        async move { crate::ownership::exchange_with(&shared, peer).await },
+                    );
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "missed connect events; exchanging with every member"
+                    );
+                    for peer in for_exchange.peers.connected().await {
+                        let shared = for_exchange.clone();
+                        tokio::spawn(async move {
+                            crate::ownership::exchange_with(&shared, peer).await
+                        });
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
         }
     });
-    let for_peers = shared.clone();
-    peers
-        .accept(move |peer, stream| {
-            control::serve_connection(stream, for_peers.clone(), Origin::Peer(peer))
-        })
-        .map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigint =
@@ -195,13 +239,21 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
 
 /// Loads the identity and the roster and starts the swarm. If the default
 /// port is taken (a second node on this machine), any free port will do.
+/// Also returns the members' connections as they come, subscribed before
+/// the first can be missed.
 async fn start_mesh(
     keypair: roam_mesh::Keypair,
     config: &Config,
     mdns: Option<bool>,
     name: &str,
     store: Arc<Store>,
-) -> Result<Arc<Peers>, NodeError> {
+) -> Result<
+    (
+        Arc<Peers>,
+        tokio::sync::broadcast::Receiver<roam_mesh::PeerId>,
+    ),
+    NodeError,
+> {
     let roster = roam_mesh::roster::Roster::from_members(store.roster());
     let members: Vec<_> = roster
         .active()
@@ -255,8 +307,13 @@ async fn start_mesh(
     tracing::info!(peer = %mesh.local_peer_id(), "mesh identity");
     let window = std::time::Duration::from_secs(config.mesh.pairing_window_secs);
     let peers = Peers::new(mesh, name.to_string(), window, store, roster);
+    let connects = peers.member_connected();
     peers.follow(events);
-    Ok(peers)
+    Ok((peers, connects))
+}
+
+fn peers_of(shared: &Shared) -> Vec<String> {
+    shared.peers.others().into_iter().map(|m| m.peer).collect()
 }
 
 /// Makes the data dir and proves it is writable, so a bad `ROAM_HOME`

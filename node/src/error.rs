@@ -1,7 +1,7 @@
 //! How a request fails on the wire: a kind beside the one-line message.
 //!
 //! Each operation has its own error enum (`ActorError`, `PeersError`,
-//! `HostError`, `RouteError`, ...), and each says which [`ErrorKind`] it is;
+//! `HostError`, `RemoteError`, ...), and each says which [`ErrorKind`] it is;
 //! [`Failure`] is what they all become where a request is answered, and
 //! `Response::Error` is what a `Failure` becomes on the wire.
 

@@ -7,7 +7,8 @@
 //!   [`relay`]s an attach; [`local`] answers from this node's own state;
 //!   [`tree`] is where every layer asks the actor tree.
 //! - [`create`]: a new workspace under a mesh-wide unique name ([`names`]).
-//! - [`ownership`]: fencing by epoch; nodes converge on the newest owner.
+//! - [`ownership`]: fencing by epoch; nodes converge on the newest owner;
+//!   [`startup`] fences the stored records before any agent starts.
 //! - [`error`]: typed failures, a kind beside the message on the wire.
 //! - [`shared`]: what every handler shares.
 //! - [`peers`]: the mesh as the node sees it: roster, pairing, calls.
@@ -44,6 +45,7 @@ pub mod relay;
 pub mod remote;
 pub mod route;
 pub mod shared;
+pub mod startup;
 pub mod store;
 pub mod terminal;
 pub mod tree;

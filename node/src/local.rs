@@ -109,7 +109,7 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failu
             Ok(Response::Done)
         }
         Request::Ownership { claims } => Ok(Response::Ownership {
-            newer: ownership::answer(shared, claims).await,
+            newer: ownership::answer(shared, claims).await?,
         }),
         Request::PairOpen => {
             let (code, addrs, expires_secs) = shared.peers.open_pairing().await.map_err(fail)?;

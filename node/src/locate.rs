@@ -24,8 +24,6 @@ pub struct Found {
     pub peer: Option<PeerId>,
     pub node: String,
     pub epoch: u64,
-    /// Taken from the cache rather than asked just now.
-    pub cached: bool,
 }
 
 #[derive(Default)]
@@ -35,9 +33,7 @@ pub struct LocationCache {
 
 impl LocationCache {
     fn get(&self, name: &str) -> Option<Found> {
-        let mut found = self.found.lock().ok()?.get(name).cloned()?;
-        found.cached = true;
-        Some(found)
+        self.found.lock().ok()?.get(name).cloned()
     }
 
     fn put(&self, name: &str, found: &Found) {
@@ -67,7 +63,6 @@ pub async fn locate(shared: &Shared, name: &str, fresh: bool) -> Result<Found, F
             peer: None,
             node: shared.name().to_string(),
             epoch: loc.claim.epoch,
-            cached: false,
         });
     }
     if !fresh && let Some(found) = shared.located.get(name) {
@@ -129,12 +124,26 @@ async fn ask_everyone(
         ));
     }
     if let Some((peer, node, claim)) = live.iter().max_by_key(|(_, _, c)| c.epoch).cloned() {
+        let rivals: Vec<&str> = live
+            .iter()
+            .filter(|(_, _, c)| c.epoch == claim.epoch && c.owner_peer != claim.owner_peer)
+            .map(|(_, n, _)| n.as_str())
+            .collect();
+        if !rivals.is_empty() {
+            return Err(Failure::new(
+                ErrorKind::Conflict,
+                format!(
+                    "nodes '{node}' and '{}' both claim workspace '{name}' at epoch {}; stop one of them",
+                    rivals.join("', '"),
+                    claim.epoch
+                ),
+            ));
+        }
         fence_older(shared, &live, &claim).await;
         return Ok(Found {
             peer: Some(peer),
             node,
             epoch: claim.epoch,
-            cached: false,
         });
     }
     // No live copy answered: a superseded copy may name an owner that is

@@ -15,9 +15,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Longer than any creation's reservation round; after that the made
-/// workspace answers for its name.
-const HOLD: Duration = Duration::from_secs(120);
+/// How long a hold lasts unless renewed: a creator renews its holds while
+/// it makes the workspace; once made, the workspace answers for its name.
+pub const HOLD: Duration = Duration::from_secs(120);
+
+/// The longest node name a reservation may carry.
+pub const MAX_NODE_NAME: usize = 64;
 
 /// Bounded: at most this many names held at once (a peer cannot grow it
 /// without bound).
@@ -79,6 +82,11 @@ impl Names {
             holds.remove(name);
         }
     }
+}
+
+/// Whether `id` looks like one `new_id` makes.
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A new mesh-wide workspace id: 128 random bits in hex.

@@ -10,27 +10,17 @@
 //!   an older epoch for the same id supersedes its copy — stops its agents
 //!   and keeps the copy, marked, until the user drops it.
 //!
-//! The rule at start-up: members connected within `START_WAIT` are asked;
-//! one that is not reachable cannot fence us then, and the exchange when
-//! it reconnects does.
+//! Before the actor tree exists, `startup` does the same from the stored
+//! records.
 
-use std::time::{Duration, Instant};
-
-use roam_actors::model::{Owner, Superseded, WorkspaceRecord};
+use roam_actors::model::{Owner, WorkspaceRecord};
 use roam_actors::node::NodeMsg;
-use roam_actors::persist::Persist;
 use roam_mesh::PeerId;
 
 use crate::api::{Claim, Location, Request, Response};
 use crate::error::Failure;
-use crate::peers::Peers;
 use crate::shared::Shared;
-use crate::store::Store;
 use crate::tree;
-
-/// How long a starting node waits for its members to connect before it
-/// starts agents whose ownership nobody contradicted.
-const START_WAIT: Duration = Duration::from_secs(3);
 
 pub fn claim_of(record: &WorkspaceRecord) -> Claim {
     match &record.superseded {
@@ -52,7 +42,7 @@ pub fn claim_of(record: &WorkspaceRecord) -> Claim {
     }
 }
 
-fn owner_of(claim: &Claim) -> Owner {
+pub fn owner_of(claim: &Claim) -> Owner {
     Owner {
         peer: claim.owner_peer.clone(),
         node: claim.owner_node.clone(),
@@ -113,29 +103,41 @@ pub fn workspace_of(request: &Request) -> Option<&str> {
 }
 
 /// Refuses a request that carries an epoch other than the one this node
-/// holds, or that reaches a superseded copy. A request without an epoch
-/// (the local CLI) and one for a name this node does not hold pass: the
-/// request itself answers those.
+/// holds, that reaches a superseded copy, or that was sent here (with an
+/// epoch) for a workspace this node no longer has: all *stale*, so the
+/// sender locates again. A peer must say which epoch it saw; the local CLI
+/// (no epoch) is answered from this node's state as it is.
 pub async fn check_epoch(
     shared: &Shared,
     request: &Request,
     seen: Option<u64>,
+    from_peer: bool,
 ) -> Result<(), Failure> {
-    let (Some(name), Some(seen)) = (workspace_of(request), seen) else {
+    let Some(name) = workspace_of(request) else {
         return Ok(());
     };
-    // Dropping a superseded copy is what one does to it.
-    if matches!(
-        request,
-        Request::Remove {
-            superseded: true,
-            ..
+    let seen = match (seen, from_peer) {
+        (Some(seen), _) => seen,
+        (None, false) => return Ok(()),
+        (None, true) => {
+            return Err(Failure::invalid(format!(
+                "a request for workspace '{name}' from another node must carry the epoch it saw"
+            )));
         }
-    ) {
-        return Ok(());
-    }
-    let Ok(record) = tree::record(shared, name).await else {
-        return Ok(());
+    };
+    let record = match tree::record(shared, name).await {
+        Ok(record) => record,
+        Err(f) if f.kind == crate::api::ErrorKind::NotFound => {
+            return Err(Failure::new(
+                crate::api::ErrorKind::Stale,
+                format!(
+                    "workspace '{name}' is not on node '{}' (any more); locate it again",
+                    shared.name()
+                ),
+            ));
+        }
+        // Busy and the like: the request itself answers.
+        Err(_) => return Ok(()),
     };
     if let Some(s) = &record.superseded {
         return Err(roam_actors::ActorError::Superseded {
@@ -157,27 +159,77 @@ pub async fn check_epoch(
     Ok(())
 }
 
+/// How our claim on a workspace compares with a member's.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Ours is newer: tell them.
+    OursNewer,
+    /// Theirs is newer: supersede ours.
+    TheirsNewer,
+    /// The same owner at the same epoch.
+    Same,
+    /// One epoch, two owners: a bug or a forged claim. Neither side acts;
+    /// it is logged and `locate` refuses to guess.
+    Conflict,
+}
+
+pub fn compare(ours: &Claim, theirs: &Claim) -> Verdict {
+    match ours.epoch.cmp(&theirs.epoch) {
+        std::cmp::Ordering::Greater => Verdict::OursNewer,
+        std::cmp::Ordering::Less => Verdict::TheirsNewer,
+        std::cmp::Ordering::Equal if ours.owner_peer == theirs.owner_peer => Verdict::Same,
+        std::cmp::Ordering::Equal => Verdict::Conflict,
+    }
+}
+
+/// Claims in one exchange, and the length of each text in a claim, are
+/// bounded where they enter.
+pub const MAX_CLAIMS: usize = 4096;
+const MAX_CLAIM_TEXT: usize = 256;
+
+/// Refuses a claim list that is too long or carries oversized texts.
+pub fn check_claims(claims: &[Claim]) -> Result<(), Failure> {
+    if claims.len() > MAX_CLAIMS {
+        return Err(Failure::invalid(format!(
+            "too many claims in one exchange ({}; at most {MAX_CLAIMS})",
+            claims.len()
+        )));
+    }
+    let oversized = claims.iter().any(|c| {
+        [&c.id, &c.name, &c.owner_peer, &c.owner_node]
+            .iter()
+            .any(|t| t.len() > MAX_CLAIM_TEXT)
+    });
+    if oversized {
+        return Err(Failure::invalid(format!(
+            "a claim field is longer than {MAX_CLAIM_TEXT} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// A member told us what it holds: supersede our older copies, and answer
 /// with the claims we hold newer than its.
-pub async fn answer(shared: &Shared, claims: Vec<Claim>) -> Vec<Claim> {
+pub async fn answer(shared: &Shared, claims: Vec<Claim>) -> Result<Vec<Claim>, Failure> {
+    check_claims(&claims)?;
     let records = tree::records(shared).await;
     let mut newer = Vec::new();
-    for claim in claims.into_iter().take(MAX_CLAIMS) {
+    for claim in claims {
         let Some(record) = records.iter().find(|r| r.id == claim.id) else {
             continue;
         };
         let ours = claim_of(record);
-        if ours.epoch > claim.epoch {
-            newer.push(ours);
-        } else if ours.epoch < claim.epoch {
-            supersede(shared, &claim);
+        match compare(&ours, &claim) {
+            Verdict::OursNewer => newer.push(ours),
+            Verdict::TheirsNewer => supersede(shared, &claim),
+            Verdict::Same => {}
+            Verdict::Conflict => {
+                tracing::error!(workspace = %claim.name, epoch = claim.epoch, ours = %ours.owner_node, theirs = %claim.owner_node, "two owners claim one epoch; leaving both as they are")
+            }
         }
     }
-    newer
+    Ok(newer)
 }
-
-/// Claims in one exchange are bounded where they enter.
-const MAX_CLAIMS: usize = 4096;
 
 fn supersede(shared: &Shared, claim: &Claim) {
     let _ = shared.node.cast(NodeMsg::Supersede {
@@ -200,79 +252,12 @@ pub async fn exchange_with(shared: &Shared, peer: PeerId) {
         return;
     }
     match shared.peers.call(peer, Request::Ownership { claims }).await {
-        Ok(Response::Ownership { newer }) => {
-            for claim in newer.iter().take(MAX_CLAIMS) {
+        Ok(Response::Ownership { newer }) if check_claims(&newer).is_ok() => {
+            for claim in &newer {
                 supersede(shared, claim);
             }
         }
         Ok(other) => tracing::debug!(peer = %peer, answer = ?other, "ownership exchange refused"),
         Err(e) => tracing::debug!(peer = %peer, error = %e, "ownership exchange failed"),
-    }
-}
-
-/// Before any agent runs: asks the members that connect within
-/// `START_WAIT` whether they hold any of our workspaces at a newer epoch,
-/// and marks (and saves) those records superseded, so their agents are
-/// never started.
-pub async fn check_at_start(peers: &Peers, store: &Store, records: &mut [WorkspaceRecord]) {
-    let claims: Vec<Claim> = records
-        .iter()
-        .filter(|r| r.is_active())
-        .map(claim_of)
-        .collect();
-    if claims.is_empty() {
-        return;
-    }
-    let members: Vec<PeerId> = peers
-        .others()
-        .iter()
-        .filter(|m| !m.addrs.is_empty())
-        .filter_map(|m| m.peer.parse().ok())
-        .collect();
-    let deadline = Instant::now() + START_WAIT;
-    let mut asked: Vec<PeerId> = Vec::new();
-    while asked.len() < members.len() && Instant::now() < deadline {
-        let connected = peers.connected().await;
-        for peer in members.iter().filter(|p| connected.contains(p)) {
-            if asked.contains(peer) {
-                continue;
-            }
-            asked.push(*peer);
-            let request = Request::Ownership {
-                claims: claims.clone(),
-            };
-            let Ok(Response::Ownership { newer }) = peers.call(*peer, request).await else {
-                continue;
-            };
-            for claim in newer.iter().take(MAX_CLAIMS) {
-                mark_superseded(store, records, claim).await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if asked.len() < members.len() {
-        tracing::info!(
-            asked = asked.len(),
-            members = members.len(),
-            "not every member answered at start; the rest are checked when they connect"
-        );
-    }
-}
-
-async fn mark_superseded(store: &Store, records: &mut [WorkspaceRecord], claim: &Claim) {
-    let Some(record) = records.iter_mut().find(|r| r.id == claim.id) else {
-        return;
-    };
-    if record.epoch >= claim.epoch {
-        return;
-    }
-    tracing::warn!(workspace = %record.name, held = record.epoch, epoch = claim.epoch, owner = %claim.owner_node, "a member owns this workspace at a newer epoch; its agents stay stopped here");
-    record.superseded = Some(Superseded {
-        owner: owner_of(claim),
-        epoch: claim.epoch,
-        since_unix: roam_actors::site::unix_now(),
-    });
-    if let Err(e) = store.save(record).await {
-        tracing::error!(workspace = %record.name, error = %e, "cannot save the superseded mark");
     }
 }

@@ -188,9 +188,13 @@ impl Relay {
             .await
         {
             Ok((Response::Streaming, stream)) => Ok(stream),
-            Ok((Response::Error { kind, message }, _))
-                if kind == ErrorKind::Stale || (found.cached && kind == ErrorKind::NotFound) =>
-            {
+            Ok((
+                Response::Error {
+                    kind: ErrorKind::Stale,
+                    message,
+                },
+                _,
+            )) => {
                 self.relocate = true;
                 Err(Attempt::Retry(message))
             }

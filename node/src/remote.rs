@@ -385,15 +385,19 @@ fn failed(host: &str, message: String) -> RemoteError {
 }
 
 /// Refuses (`unsaved DIRTY UNMERGED`) or captures unsaved work in the
-/// worktree on the host, in the layout of gitsync's capture (`S^{tree}` the
+/// worktree on the host; any git failure fails the script (never reads as
+/// "clean", which would let the worktree be discarded), in the layout of gitsync's capture (`S^{tree}` the
 /// working files, `S^1` HEAD, `S^2` the index as a commit on HEAD, the
 /// message naming HEAD's branch), so a snapshot reads the same whichever
 /// site wrote it. Works on a copy of the index; the user's stays as it was.
 fn save_work_script(record: &WorkspaceRecord, force: bool, snapshot_ref: &str) -> String {
     format!(
         r#"cd {wt} 2>/dev/null || exit 0
-dirty=$(git status --porcelain --untracked-files=all | wc -l)
-unmerged=$(git rev-list refs/roam/base/{name}..HEAD 2>/dev/null | wc -l)
+st=$(git status --porcelain --untracked-files=all) || exit 1
+dirty=$(printf '%s' "$st" | grep -c '^' || true)
+git rev-parse -q --verify refs/roam/base/{name} >/dev/null || {{ echo "no base ref refs/roam/base/{name}" >&2; exit 1; }}
+ahead=$(git rev-list refs/roam/base/{name}..HEAD) || exit 1
+unmerged=$(printf '%s' "$ahead" | grep -c '^' || true)
 if [ "$dirty" -eq 0 ] && [ "$unmerged" -eq 0 ]; then exit 0; fi
 if [ {force} != 1 ]; then echo "unsaved $dirty $unmerged"; exit 0; fi
 gd=$(git rev-parse --git-dir) || exit 1

@@ -4,9 +4,9 @@
 //! known workspaces marked unreachable instead of hiding them.
 //!
 //! A forwarded request carries the epoch the owner was found at. A `Stale`
-//! refusal (the workspace changed owner since) or a `NotFound` from a
-//! cached owner was not acted on, so it is safe to locate again, without
-//! the cache, and retry once.
+//! refusal (the workspace changed owner since, or is no longer there) was
+//! not acted on, so it is safe to locate again, without the cache, and
+//! retry once.
 
 use roam_mesh::PeerId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
@@ -81,9 +81,10 @@ async fn owned(shared: &Shared, name: &str, request: Request) -> Result<Response
     }
 }
 
-/// A refusal that means "not acted on, ask elsewhere".
+/// A refusal that means "not acted on, ask elsewhere": the owner found is
+/// not (or no longer) the owner.
 fn retry_after(f: &Failure, found: &Found) -> bool {
-    f.kind == ErrorKind::Stale || (found.cached && f.kind == ErrorKind::NotFound)
+    f.kind == ErrorKind::Stale && found.peer.is_some()
 }
 
 async fn run_at(shared: &Shared, found: &Found, request: Request) -> Result<Response, Failure> {

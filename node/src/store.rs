@@ -4,9 +4,10 @@
 //!
 //! Records are versioned (`versions`): opening a store migrates older
 //! records in place, in one transaction, and refuses a store or a record
-//! written by a newer release, naming its version. A record that does not
-//! decode at all is moved aside to the `quarantine` tree, never deleted and
-//! never allowed to keep the other workspaces from coming back.
+//! written by a newer release, naming its version. A workspace record that
+//! does not decode at all is moved aside to the `quarantine` tree on open,
+//! never deleted and never allowed to keep the other workspaces from coming
+//! back.
 
 pub mod versions;
 
@@ -16,7 +17,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use crate::codec;
-use versions::{HOST, MEMBER, STORE_FORMAT, WORKSPACE, WorkspaceV1};
+use versions::{HOST, HostV1, MEMBER, MemberV1, STORE_FORMAT, WORKSPACE, WorkspaceV1};
 
 const WORKSPACES: &str = "workspaces";
 const ROSTER: &str = "roster";
@@ -96,7 +97,7 @@ impl Store {
         } else {
             meta.insert(FORMAT_KEY, &STORE_FORMAT.to_le_bytes())?;
         }
-        store.upgrade_records(local_peer)?;
+        store.upgrade_records(local_peer, &quarantine)?;
         db.flush()?;
         Ok(store)
     }
@@ -122,10 +123,10 @@ impl Store {
                     0 => codec::decode::<WorkspaceV1>(&raw)
                         .map(|v1| v1.upgrade(local_peer))
                         .and_then(|r| codec::encode_versioned(WORKSPACE, &r)),
-                    1 => codec::decode::<roam_mesh::roster::Member>(&raw)
-                        .and_then(|m| codec::encode_versioned(MEMBER, &m)),
-                    _ => codec::decode::<crate::hosts::HostRecord>(&raw)
-                        .and_then(|h| codec::encode_versioned(HOST, &h)),
+                    1 => codec::decode::<MemberV1>(&raw)
+                        .and_then(|m| codec::encode_versioned(MEMBER, &m.upgrade())),
+                    _ => codec::decode::<HostV1>(&raw)
+                        .and_then(|h| codec::encode_versioned(HOST, &h.upgrade())),
                 };
                 let outcome = match upgraded {
                     Ok(bytes) => Ok(bytes),
@@ -175,8 +176,9 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites records of an older version as today's; refuses newer ones.
-    fn upgrade_records(&self, local_peer: &str) -> Result<(), StoreError> {
+    /// Rewrites records of an older version as today's; refuses newer ones;
+    /// moves values that do not decode to the quarantine.
+    fn upgrade_records(&self, local_peer: &str, quarantine: &sled::Tree) -> Result<(), StoreError> {
         for entry in self.workspaces.iter() {
             let (key, bytes) = entry?;
             let name = String::from_utf8_lossy(&key).into_owned();
@@ -192,7 +194,13 @@ impl Store {
                         supported: WORKSPACE,
                     });
                 }
-                Err(Unreadable::Garbage(_)) => {}
+                Err(Unreadable::Garbage(message)) => {
+                    tracing::error!(key = %name, error = %message, "unreadable workspace record moved to quarantine");
+                    let mut qkey = vec![0u8];
+                    qkey.extend_from_slice(&key);
+                    quarantine.insert(qkey, bytes)?;
+                    self.workspaces.remove(&key)?;
+                }
             }
         }
         for (tree, what, supported) in [
@@ -242,7 +250,14 @@ impl Store {
 
     /// The saved roster; unreadable entries are skipped and logged.
     pub fn roster(&self) -> Vec<roam_mesh::roster::Member> {
-        decode_all(&self.roster, "roster member", MEMBER)
+        decode_all(
+            &self.roster,
+            "roster member",
+            |version, body| match version {
+                MEMBER => codec::decode::<MemberV1>(body).map(MemberV1::upgrade),
+                v => Err(codec::CodecError::Decode(format!("record version {v}"))),
+            },
+        )
     }
 
     /// Saves roster members durably before returning.
@@ -259,7 +274,10 @@ impl Store {
 
     /// Added SSH hosts; unreadable entries are skipped and logged.
     pub fn hosts(&self) -> Vec<crate::hosts::HostRecord> {
-        decode_all(&self.hosts, "host", HOST)
+        decode_all(&self.hosts, "host", |version, body| match version {
+            HOST => codec::decode::<HostV1>(body).map(HostV1::upgrade),
+            v => Err(codec::CodecError::Decode(format!("record version {v}"))),
+        })
     }
 
     pub async fn save_host(&self, host: &crate::hosts::HostRecord) -> Result<(), StoreError> {
@@ -302,19 +320,18 @@ fn log_unreadable(what: &str, key: &[u8], e: Unreadable) {
     }
 }
 
-/// Every value of `tree` stored at `version`; the others are logged and left.
-fn decode_all<T: bincode::Decode<()>>(tree: &sled::Tree, what: &str, version: u32) -> Vec<T> {
+/// Every value of `tree` that `decode` (given its version and body) reads;
+/// the others are logged and left.
+fn decode_all<T>(
+    tree: &sled::Tree,
+    what: &str,
+    decode: impl Fn(u32, &[u8]) -> Result<T, codec::CodecError>,
+) -> Vec<T> {
     tree.iter()
         .filter_map(|entry| {
             let (key, bytes) = entry.ok()?;
-            let decoded = codec::split_version(&bytes).and_then(|(v, body)| {
-                if v == version {
-                    codec::decode(body)
-                } else {
-                    Err(codec::CodecError::Decode(format!("record version {v}")))
-                }
-            });
-            decoded
+            codec::split_version(&bytes)
+                .and_then(|(v, body)| decode(v, body))
                 .map_err(|e| log_unreadable(what, &key, Unreadable::Garbage(e.to_string())))
                 .ok()
         })

@@ -29,23 +29,39 @@ fn two_nodes_creating_one_name_at_once_end_with_exactly_one_winner() {
     for round in 0..4 {
         let name = format!("race-{round}");
         let args = ["new", name.as_str(), "--agent", "test"];
-        let mut first = a.command(&args).spawn().unwrap();
-        let mut second = b.command(&args).spawn().unwrap();
-        let (ra, rb) = (first.wait().unwrap(), second.wait().unwrap());
-        assert!(
-            ra.success() != rb.success(),
-            "round {round}: exactly one of the two creations wins (alpha: {ra}, bravo: {rb})"
-        );
-        let (winner, loser, winner_name) = match ra.success() {
-            true => (&a, &b, "alpha"),
-            false => (&b, &a, "bravo"),
+        // Both at once, each its own process, as two users would.
+        let run = |node: &TestNode| {
+            node.command(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
         };
-        // The loser says which node has the name.
-        let err = loser.fails(&args);
+        let (first, second) = (run(&a), run(&b));
+        let (ra, rb) = (
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        );
+        assert!(
+            ra.status.success() != rb.status.success(),
+            "round {round}: exactly one of the two creations wins (alpha: {}, bravo: {})",
+            stderr(&ra),
+            stderr(&rb)
+        );
+        let (winner, loser, lost, winner_name) = match ra.status.success() {
+            true => (&a, &b, &rb, "alpha"),
+            false => (&b, &a, &ra, "bravo"),
+        };
+        // The loser said, in one line, which node has the name.
+        let err = stderr(lost);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(
             err.contains(&format!("'{name}'")) && err.contains(&format!("node '{winner_name}'")),
             "{err}"
         );
+        // And so does a later try.
+        let err = loser.fails(&args);
+        assert!(err.contains(&format!("node '{winner_name}'")), "{err}");
         assert!(winner.worktree(&name).exists());
         assert!(!loser.worktree(&name).exists(), "nothing made on the loser");
         for n in [&a, &b] {

@@ -107,3 +107,40 @@ fn nix_kill9(pid: i32) {
         .success();
     assert!(ok);
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_node_started_on_the_store_of_the_release_before_lists_every_workspace() {
+    let node = TestNode::new();
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../node/tests/golden/store-v1");
+    copy_dir(&golden, &node.home.join("store"));
+    let node = TestNode::start(node);
+    let ls = node.ls();
+    let names: Vec<&str> = ls.iter().filter_map(|w| w["name"].as_str()).collect();
+    assert_eq!(names, ["alpha", "beta", "far"], "{ls:?}");
+    let me = node.peer_id();
+    for w in &ls {
+        assert_eq!(w["owner_peer"], me.as_str(), "owned by this node: {w}");
+        assert_eq!(w["epoch"], 1);
+        assert_eq!(w["id"].as_str().unwrap().len(), 32);
+    }
+    let beta = &ls[1];
+    assert_eq!(beta["stopped"], true);
+    assert_eq!(beta["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(ls[2]["badge"], "ssh:box");
+    // Their worktrees were on another machine: each says so, none is lost.
+    assert!(ls[0]["problem"].is_string(), "{}", ls[0]);
+}

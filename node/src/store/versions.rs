@@ -79,3 +79,43 @@ impl WorkspaceV1 {
         }
     }
 }
+
+/// A roster member as version 1 stored it.
+#[derive(Decode)]
+pub struct MemberV1 {
+    pub peer: String,
+    pub name: String,
+    pub addrs: Vec<String>,
+    pub removed: bool,
+}
+
+impl MemberV1 {
+    pub fn upgrade(self) -> roam_mesh::roster::Member {
+        roam_mesh::roster::Member {
+            peer: self.peer,
+            name: self.name,
+            addrs: self.addrs,
+            removed: self.removed,
+        }
+    }
+}
+
+/// An SSH host as version 1 stored it.
+#[derive(Decode)]
+pub struct HostV1 {
+    pub alias: String,
+    pub added_unix: u64,
+    pub last_used_unix: u64,
+    pub last_check_ok: bool,
+}
+
+impl HostV1 {
+    pub fn upgrade(self) -> crate::hosts::HostRecord {
+        crate::hosts::HostRecord {
+            alias: self.alias,
+            added_unix: self.added_unix,
+            last_used_unix: self.last_used_unix,
+            last_check_ok: self.last_check_ok,
+        }
+    }
+}

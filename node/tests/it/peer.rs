@@ -240,6 +240,11 @@ async fn every_request_a_peer_may_not_send_is_refused_with_the_refused_kind() {
     let (mesh, host) = paired_peer(&paths).await;
     let mut s = mesh.open(host, CONTROL_PROTOCOL).await.unwrap();
     let local_only = [
+        Request::Remove {
+            name: "x".into(),
+            force: true,
+            superseded: true,
+        },
         Request::Shutdown,
         Request::PairOpen,
         Request::Join {
@@ -292,5 +297,86 @@ async fn every_request_a_peer_may_not_send_is_refused_with_the_refused_kind() {
             "{what}: {answer:?}"
         );
     }
+    assert!(Client::connect(&paths).await.unwrap().ping().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_reservations_and_claims_from_a_peer_are_refused_as_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = start_node(dir.path()).await;
+    let (mesh, host) = paired_peer(&paths).await;
+    let mut s = mesh.open(host, CONTROL_PROTOCOL).await.unwrap();
+    let id = "00112233445566778899aabbccddeeff".to_string();
+    let bad = [
+        Request::Reserve {
+            name: "../escape".into(),
+            id: id.clone(),
+            by: "prober".into(),
+        },
+        Request::Reserve {
+            name: "ok".into(),
+            id: "x".repeat(100_000),
+            by: "prober".into(),
+        },
+        Request::Reserve {
+            name: "ok".into(),
+            id: id.clone(),
+            by: "p".repeat(10_000),
+        },
+        Request::Ownership {
+            claims: vec![
+                roam_node::api::Claim {
+                    id: id.clone(),
+                    name: "ok".into(),
+                    owner_peer: "p".into(),
+                    owner_node: "n".into(),
+                    epoch: 1,
+                };
+                5000
+            ],
+        },
+        Request::Ownership {
+            claims: vec![roam_node::api::Claim {
+                id: id.clone(),
+                name: "n".repeat(1000),
+                owner_peer: "p".into(),
+                owner_node: "n".into(),
+                epoch: 1,
+            }],
+        },
+        // A peer acting on a workspace must say which epoch it saw.
+        Request::Stop { name: "ok".into() },
+    ];
+    for request in bad {
+        let what = format!("{request:?}").chars().take(80).collect::<String>();
+        let answer = fenced(&mut s, None, request).await;
+        assert!(
+            matches!(
+                answer,
+                Response::Error {
+                    kind: ErrorKind::InvalidInput,
+                    ..
+                }
+            ),
+            "{what}: {answer:?}"
+        );
+    }
+    // A good reservation holds; the same name for another id is a conflict.
+    let reserve = |id: &str| Request::Reserve {
+        name: "held".into(),
+        id: id.into(),
+        by: "prober".into(),
+    };
+    assert_eq!(fenced(&mut s, None, reserve(&id)).await, Response::Done);
+    let other = "ffeeddccbbaa99887766554433221100";
+    let answer = fenced(&mut s, None, reserve(other)).await;
+    let Response::Error { kind, message } = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(kind, ErrorKind::Conflict);
+    assert!(
+        message.contains("being created on node 'prober'"),
+        "{message}"
+    );
     assert!(Client::connect(&paths).await.unwrap().ping().await.is_ok());
 }

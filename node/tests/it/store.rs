@@ -184,7 +184,7 @@ async fn a_record_written_by_a_newer_release_is_refused_naming_it_and_its_versio
 }
 
 #[tokio::test]
-async fn an_unreadable_record_is_skipped_not_fatal() {
+async fn an_unreadable_record_is_quarantined_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open_store(dir.path(), PEER).unwrap();
@@ -200,6 +200,24 @@ async fn an_unreadable_record_is_skipped_not_fatal() {
     }
     let store = open_store(dir.path(), PEER).unwrap();
     assert_eq!(store.all(), vec![record("good")]);
+    drop(store);
+    // Kept aside, not lost, so a later record of that name cannot overwrite it.
+    let db = open_raw(dir.path());
+    assert!(
+        db.open_tree("workspaces")
+            .unwrap()
+            .get("bad")
+            .unwrap()
+            .is_none()
+    );
+    let kept: Vec<_> = db
+        .open_tree("quarantine")
+        .unwrap()
+        .iter()
+        .values()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1);
 }
 
 #[test]
