@@ -279,3 +279,56 @@ fn a_node_restored_from_a_backup_runs_no_agent_and_a_stale_request_is_retried_at
     let failed = a.roam(&["rm", "shared", "--superseded"]);
     assert!(!failed.status.success(), "{}", stderr(&failed));
 }
+
+#[test]
+fn two_nodes_started_together_fence_the_older_copy_before_any_agent_runs() {
+    let a = TestNode::start(TestNode::named("alpha").on_fixed_ports());
+    let b = TestNode::start(TestNode::named("bravo").on_fixed_ports());
+    pair(&a, &b);
+    for n in [&a, &b] {
+        wait_until("both online", || n.online_nodes() == 2);
+    }
+    a.ok(&[
+        "new",
+        "both",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo on-alpha",
+    ]);
+    a.wait_logs("both", "on-alpha");
+    let id = a.workspace("both")["id"].as_str().unwrap().to_string();
+    let bravo_peer = b.peer_id();
+    a.ok(&["down"]);
+    b.ok(&["down"]);
+    // bravo holds it at epoch 2; alpha's store still says epoch 1, active.
+    own_at_epoch(&b, &bravo_peer, "bravo", &id, "both", 2);
+    let (ua, ub) = (
+        a.command(&["up"]).spawn().unwrap(),
+        b.command(&["up"]).spawn().unwrap(),
+    );
+    let (ua, ub) = (
+        ua.wait_with_output().unwrap(),
+        ub.wait_with_output().unwrap(),
+    );
+    assert!(ua.status.success() && ub.status.success());
+    let mine = a
+        .ls()
+        .into_iter()
+        .find(|w| w["name"] == "both" && w["badge"] == "local")
+        .unwrap();
+    assert_eq!(mine["superseded_by"], "bravo", "{mine}");
+    assert!(
+        processes_in(&a.worktree("both")).is_empty(),
+        "alpha started no agent for its older copy"
+    );
+    let scrollback =
+        std::fs::read_to_string(a.home.join("scrollback/both/test.log")).unwrap_or_default();
+    assert!(
+        !scrollback.contains("node restarted; agent resumed"),
+        "alpha's agent never resumed: {scrollback}"
+    );
+    b.wait_logs("both", "node restarted; agent resumed");
+    a.ok(&["send", "both", "echo via-alpha"]);
+    b.wait_logs("both", "via-alpha");
+}
