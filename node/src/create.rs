@@ -9,8 +9,6 @@
 //! the same name meanwhile; `locate` then refuses to guess between the two
 //! (a `Conflict` naming both nodes) and `roam ls` shows both.
 
-use std::path::PathBuf;
-
 use futures::future::join_all;
 use roam_actors::node::NodeMsg;
 use roam_actors::site::CreateSpec;
@@ -21,49 +19,31 @@ use crate::error::{Failure, HasKind};
 use crate::shared::Shared;
 use crate::{names, tree};
 
-/// What `roam new` asks of the node that will own the workspace.
-pub struct NewSpec {
-    pub name: String,
-    pub repo: PathBuf,
-    pub base: Option<String>,
-    pub profile: Option<String>,
-    pub prompt: Option<String>,
-    /// An SSH host of this node to run it on.
-    pub host: Option<String>,
-}
-
-pub async fn create_here(shared: &Shared, spec: NewSpec) -> Result<WorkspaceInfo, Failure> {
+/// Makes workspace `spec` here (or on one of this node's hosts) under its
+/// new id, once every reachable member holds the name for it.
+pub async fn create_here(shared: &Shared, spec: CreateSpec) -> Result<WorkspaceInfo, Failure> {
     roam_gitsync::validate_workspace_name(&spec.name)
         .map_err(|e| Failure::invalid(e.to_string()))?;
-    let id = names::new_id();
-    let held = reserve_everywhere(shared, &spec.name, &id).await;
+    let (name, id) = (spec.name.clone(), spec.id.clone());
+    let held = reserve_everywhere(shared, &name, &id).await;
     let made = match &held {
         Ok(peers) => {
-            let create = CreateSpec {
-                id: id.clone(),
-                name: spec.name.clone(),
-                repo: spec.repo,
-                base: spec.base,
-                profile: spec.profile,
-                prompt: spec.prompt,
-                host: spec.host,
-            };
             // A long create (a big repository to a host) keeps its holds.
-            let making = make(shared, create);
+            let making = make(shared, spec);
             tokio::pin!(making);
             let mut renew = tokio::time::interval(names::HOLD / 3);
             renew.tick().await;
             loop {
                 tokio::select! {
                     made = &mut making => break made,
-                    _ = renew.tick() => renew_holds(shared, &spec.name, &id, peers).await,
+                    _ = renew.tick() => renew_holds(shared, &name, &id, peers).await,
                 }
             }
         }
         Err(f) => Err(f.clone()),
     };
     let peers = held.unwrap_or_default();
-    release(shared, &spec.name, &id, &peers).await;
+    release(shared, &name, &id, &peers).await;
     made
 }
 

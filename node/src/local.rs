@@ -39,7 +39,8 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failu
         } => {
             // Mesh nodes were routed already; what is left is here or a host.
             let host = on.and_then(|o| o.strip_prefix("ssh:").map(str::to_string));
-            let spec = create::NewSpec {
+            let spec = roam_actors::site::CreateSpec {
+                id: crate::names::new_id(),
                 name,
                 repo: repo.into(),
                 base,

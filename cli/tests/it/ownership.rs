@@ -9,7 +9,7 @@ use std::path::Path;
 use roam_actors::model::{AgentRecord, Owner, WorkspaceRecord};
 use roam_actors::persist::Persist;
 
-use crate::harness::{TestNode, git, pair, stderr, wait_until};
+use crate::harness::{TestNode, copy_dir, git, pair, stderr, wait_until};
 
 fn copies(node: &TestNode, name: &str) -> Vec<serde_json::Value> {
     node.ls()
@@ -136,20 +136,6 @@ fn own_at_epoch(to: &TestNode, peer: &str, node: &str, id: &str, name: &str, epo
         .unwrap()
         .block_on(store.save(&record))
         .unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Processes running with `dir` as their working directory.

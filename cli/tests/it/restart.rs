@@ -1,6 +1,6 @@
 //! Restart without loss: `roam down`/`roam up`, and kill -9.
 
-use crate::harness::{TestNode, wait_until};
+use crate::harness::{TestNode, copy_dir, wait_until};
 
 /// A workspace with a commit, a found session and scrollback; returns the
 /// session id.
@@ -106,19 +106,6 @@ fn nix_kill9(pid: i32) {
         .unwrap()
         .success();
     assert!(ok);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
