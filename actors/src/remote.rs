@@ -17,9 +17,14 @@ pub enum RemoteError {
     /// The host was never added (`roam host add`).
     #[error("{message}")]
     NotAdded { host: String, message: String },
-    /// The host holds work that must not be lost (rm without --force).
+    /// The host holds work that must not be lost (rm without --force), or
+    /// the worktree is in a state a snapshot cannot carry (a merge).
     #[error("{message}")]
     Refused { host: String, message: String },
+    /// Something by that name is already on the host (a restore's path,
+    /// or its branch checked out or moved elsewhere).
+    #[error("{message}")]
+    Conflict { host: String, message: String },
     /// A command on the host failed.
     #[error("{message}")]
     Failed { host: String, message: String },
@@ -32,6 +37,7 @@ impl RemoteError {
             RemoteError::Unreachable { .. } => ErrorKind::Unreachable,
             RemoteError::NotAdded { .. } => ErrorKind::NotFound,
             RemoteError::Refused { .. } => ErrorKind::Refused,
+            RemoteError::Conflict { .. } => ErrorKind::Conflict,
             RemoteError::Failed { .. } => ErrorKind::Internal,
         }
     }
@@ -62,6 +68,29 @@ pub trait RemoteOps: Send + Sync + 'static {
         force: bool,
         snapshot_ref: &'a str,
     ) -> BoxFuture<'a, Result<SavedWork, RemoteError>>;
+    /// Captures the worktree's whole state (HEAD branch, index, files,
+    /// untracked included; gitsync's snapshot layout) at `snapshot_ref` in
+    /// the host's repository, on a copy of the index: the user's branch,
+    /// index and files stay as they were. A merge, rebase, cherry-pick,
+    /// revert or bisect in progress is refused.
+    fn snapshot<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+        snapshot_ref: &'a str,
+    ) -> BoxFuture<'a, Result<(), RemoteError>>;
+    /// Makes a new worktree at `path` (refused if it exists) of the host's
+    /// repository (the one `record.path` is a worktree of) holding exactly
+    /// the snapshot at `snapshot_ref`: HEAD on its branch (made at the
+    /// snapshot's HEAD if missing; refused if it is elsewhere), its index
+    /// and its files. Any failure removes the new worktree again.
+    fn restore<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+        snapshot_ref: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<(), RemoteError>>;
     /// Ends the workspace's agents on the host and removes its worktree and
     /// branch; the work is already safe.
     fn discard<'a>(

@@ -1,13 +1,19 @@
 //! Where a workspace runs. One trait, one implementation per kind — this
 //! node ([`local::LocalSite`]) and an SSH host ([`host::HostSite`]); next, a
 //! peer during a move and a cloud worker. The actors never branch on the
-//! kind: they ask the workspace's site to make, read, save and remove the
-//! worktree, and for the command that runs (or shows) an agent.
+//! kind: they ask the workspace's site to check for a program, make, read,
+//! save (refuse or snapshot unsaved work) and remove the worktree, to
+//! snapshot a worktree's whole state and restore it as a new worktree, and
+//! for the command that runs (or shows) an agent and how its terminal
+//! behaves.
 //!
-//! Invariant: `save_work` runs before `discard`, so unsaved work is refused
+//! Invariants: `save_work` runs before `discard`, so unsaved work is refused
 //! (without `force`) or kept in a snapshot ref first (with it). A snapshot
 //! has one format on every site: gitsync's capture (`roam_gitsync::capture`
-//! here; the same layout written by a shell script on a host).
+//! and `roam_gitsync::restore` here; the same layout written and read by
+//! shell scripts on a host), so a snapshot made on one site restores on
+//! another. A snapshot never touches the user's branch, index or files; a
+//! restore never writes over a path or moves a branch that is there.
 
 pub mod host;
 pub mod local;
@@ -83,6 +89,31 @@ pub trait Site: Send + Sync + 'static {
         record: &'a WorkspaceRecord,
         force: bool,
     ) -> BoxFuture<'a, Result<Option<String>, ActorError>>;
+
+    /// Captures the worktree's whole state — HEAD branch, index, files
+    /// (untracked included) — at `ref_name` in the site's repository, in
+    /// gitsync's snapshot layout, never touching the user's branch, index
+    /// or files. A merge, rebase, cherry-pick, revert or bisect in progress
+    /// is refused (it would not be carried).
+    fn snapshot<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        ref_name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActorError>>;
+
+    /// Makes a new worktree at `path` (refused if anything is there) of the
+    /// site's repository (this node: `record.repo`; a host: the one
+    /// `record.path` is a worktree of) holding exactly the snapshot at
+    /// `ref_name`, in the layout `snapshot` writes: HEAD on the recorded
+    /// branch (made at the snapshot's HEAD if missing; refused if it exists
+    /// elsewhere) or detached, the index as staged, the files as they were.
+    /// On any failure the new worktree is removed again.
+    fn restore<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        ref_name: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActorError>>;
 
     /// Ends what still runs there and removes the worktree and its branch.
     /// The work is already safe (`save_work`).

@@ -11,6 +11,9 @@
 //!   running `tmux attach`; when it drops, the agent's terminal reconnects
 //!   and tmux repaints. The agent's exit code is written to a file on the
 //!   host, since tmux forgets it.
+//! - Snapshots have gitsync's layout on a host too: one POSIX-sh capture
+//!   (`capture_script`, for `rm --force` and `snapshot`) and its restore
+//!   (`restore_script`), every step failing closed.
 
 use std::time::Duration;
 
@@ -384,12 +387,10 @@ fn failed(host: &str, message: String) -> RemoteError {
     }
 }
 
-/// Refuses (`unsaved DIRTY UNMERGED`) or captures unsaved work in the
-/// worktree on the host; any git failure fails the script (never reads as
-/// "clean", which would let the worktree be discarded), in the layout of gitsync's capture (`S^{tree}` the
-/// working files, `S^1` HEAD, `S^2` the index as a commit on HEAD, the
-/// message naming HEAD's branch), so a snapshot reads the same whichever
-/// site wrote it. Works on a copy of the index; the user's stays as it was.
+/// Refuses (`unsaved DIRTY UNMERGED`) or captures (`capture_script`)
+/// unsaved work in the worktree on the host; any git failure fails the
+/// script (never reads as "clean", which would let the worktree be
+/// discarded).
 fn save_work_script(record: &WorkspaceRecord, force: bool, snapshot_ref: &str) -> String {
     format!(
         r#"cd {wt} 2>/dev/null || exit 0
@@ -400,18 +401,62 @@ ahead=$(git rev-list refs/roam/base/{name}..HEAD) || exit 1
 unmerged=$(printf '%s' "$ahead" | grep -c '^' || true)
 if [ "$dirty" -eq 0 ] && [ "$unmerged" -eq 0 ]; then exit 0; fi
 if [ {force} != 1 ]; then echo "unsaved $dirty $unmerged"; exit 0; fi
-gd=$(git rev-parse --git-dir) || exit 1
-for op in MERGE_HEAD:merge CHERRY_PICK_HEAD:cherry-pick REVERT_HEAD:revert BISECT_LOG:bisect rebase-merge:rebase rebase-apply:rebase; do
-  if [ -e "$gd/${{op%%:*}}" ]; then echo "in-progress ${{op#*:}}"; exit 0; fi
+{capture}"#,
+        wt = quote(&record.path),
+        name = record.name,
+        force = u8::from(force),
+        capture = capture_script(snapshot_ref),
+    )
+}
+
+/// Captures the workspace's worktree on the host (`capture_script`); a
+/// missing worktree fails it.
+fn snapshot_script(record: &WorkspaceRecord, snapshot_ref: &str) -> String {
+    format!(
+        "cd {wt} 2>/dev/null || {{ printf 'worktree %s is missing\\n' {wt} >&2; exit 1; }}\n{capture}",
+        wt = quote(&record.path),
+        capture = capture_script(snapshot_ref),
+    )
+}
+
+/// The one host snapshot: captures the worktree that is the current
+/// directory at `snapshot_ref`, in the layout of gitsync's capture
+/// (`S^{tree}` the working files, untracked included, `S^1` HEAD, `S^2` the
+/// index as a commit on HEAD, the message naming HEAD's branch), so a
+/// snapshot reads the same whichever site wrote it. Prints `snapshot`; or
+/// `in-progress OPERATION`, writing nothing, when a merge, rebase,
+/// cherry-pick, revert or bisect waits for the user (gitsync refuses those
+/// too). Works on a copy of the index; the user's stays as it was. Every
+/// git failure fails the script.
+fn capture_script(snapshot_ref: &str) -> String {
+    format!(
+        r#"for marker in MERGE_HEAD rebase-merge rebase-apply CHERRY_PICK_HEAD REVERT_HEAD BISECT_LOG; do
+  at=$(git rev-parse --git-path "$marker") || exit 1
+  if [ -e "$at" ] || [ -L "$at" ]; then
+    case $marker in
+      MERGE_HEAD) op=merge ;;
+      rebase-merge) op=rebase ;;
+      rebase-apply) op='rebase or am' ;;
+      CHERRY_PICK_HEAD) op=cherry-pick ;;
+      REVERT_HEAD) op=revert ;;
+      *) op=bisect ;;
+    esac
+    echo "in-progress $op"; exit 0
+  fi
 done
 export GIT_AUTHOR_NAME=roam GIT_AUTHOR_EMAIL=roam@localhost GIT_COMMITTER_NAME=roam GIT_COMMITTER_EMAIL=roam@localhost
 head=$(git rev-parse --verify HEAD) || exit 1
-branch=$(git symbolic-ref -q HEAD || echo detached)
-tmp="$gd/roam-index.$$"
-cp "$(git rev-parse --git-path index)" "$tmp" 2>/dev/null
-itree=$(GIT_INDEX_FILE=$tmp git write-tree) &&
-GIT_INDEX_FILE=$tmp git add -A &&
-wtree=$(GIT_INDEX_FILE=$tmp git write-tree) || {{ rm -f "$tmp"; exit 1; }}
+branch=$(git symbolic-ref -q HEAD)
+case $? in 0) ;; 1) branch=detached ;; *) exit 1 ;; esac
+gd=$(git rev-parse --git-dir) || exit 1
+index=$(git rev-parse --git-path index) || exit 1
+tmp="$gd/roam-snapshot-index.$$"
+trap 'rm -f "$tmp" "$tmp.lock"' EXIT
+rm -f "$tmp"
+if [ -e "$index" ]; then cp "$index" "$tmp" || exit 1; fi
+itree=$(GIT_INDEX_FILE="$tmp" git write-tree) || exit 1
+GIT_INDEX_FILE="$tmp" git add -A || exit 1
+wtree=$(GIT_INDEX_FILE="$tmp" git write-tree) || exit 1
 rm -f "$tmp"
 icommit=$(echo "roam index" | git commit-tree --no-gpg-sign "$itree" -p "$head") || exit 1
 snap=$(printf 'roam snapshot
@@ -421,11 +466,88 @@ roam-head: %s
 ' "$branch" | git commit-tree --no-gpg-sign "$wtree" -p "$head" -p "$icommit") || exit 1
 git update-ref {snapshot} "$snap" || exit 1
 echo snapshot"#,
-        wt = quote(&record.path),
-        name = record.name,
-        force = u8::from(force),
         snapshot = quote(snapshot_ref),
     )
+}
+
+/// Makes a new worktree at `path` of the repository `record.path` is a
+/// worktree of, holding exactly the snapshot at `snapshot_ref`, as gitsync's
+/// `restore` does: `worktree add --no-checkout` on the recorded branch (made
+/// at the snapshot's HEAD if missing) or detached, the files from `S`'s tree
+/// through a throwaway index, then the real index set to `S^2`'s tree and
+/// refreshed. Prints `restored`; `exists` when something is at `path`, or
+/// `conflict WHY` when the branch is elsewhere (nothing made either way).
+/// Every step fails closed; a failure after the worktree was added removes
+/// it again.
+fn restore_script(record: &WorkspaceRecord, snapshot_ref: &str, path: &str) -> String {
+    format!(
+        r#"dest={dest}
+case $dest in /*) ;; *) dest="$PWD/$dest" ;; esac
+if [ -e "$dest" ] || [ -L "$dest" ]; then echo exists; exit 0; fi
+cd {wt} 2>/dev/null || {{ printf 'worktree %s is missing\n' {wt} >&2; exit 1; }}
+common=$(cd "$(git rev-parse --git-common-dir)" && pwd) || exit 1
+cd "$common" || exit 1
+s=$(git rev-parse -q --verify {at}^{{commit}}) || {{ printf 'ref %s does not exist in %s\n' {at} "$common" >&2; exit 1; }}
+not_snapshot() {{ printf 'commit %s is not a roam snapshot: %s\n' "$s" "$1" >&2; exit 1; }}
+parents=$(git rev-list --parents -n 1 "$s") || exit 1
+set -- $parents
+[ $# -eq 3 ] || not_snapshot 'a snapshot has exactly two parents'
+head=$2
+icommit=$3
+raw=$(git cat-file commit "$s") || exit 1
+msg=$(printf '%s\n' "$raw" | sed '1,/^$/d')
+printf '%s\n' "$msg" | grep -qx 'roam-snapshot: 1' || not_snapshot "missing 'roam-snapshot: 1' line"
+printf '%s\n' "$msg" | grep -q '^roam-head: ' || not_snapshot "missing 'roam-head:' line"
+on=$(printf '%s\n' "$msg" | sed -n 's/^roam-head: //p' | sed -n 1p)
+wtree=$(git rev-parse --verify "$s^{{tree}}") || exit 1
+itree=$(git rev-parse --verify "$icommit^{{tree}}") || exit 1
+case $on in
+  detached)
+    git worktree add --quiet --no-checkout --detach "$dest" "$head" || exit 1 ;;
+  refs/heads/?*)
+    branch=${{on#refs/heads/}}
+    if tip=$(git rev-parse -q --verify "$on^{{commit}}"); then
+      if [ "$tip" != "$head" ]; then
+        printf "conflict branch '%s' already exists in %s\n" "$branch" "$common"; exit 0
+      fi
+      wts=$(git worktree list --porcelain) || exit 1
+      if printf '%s\n' "$wts" | grep -qxF "branch $on"; then
+        printf "conflict branch '%s' is checked out in another worktree of %s\n" "$branch" "$common"; exit 0
+      fi
+      git worktree add --quiet --no-checkout "$dest" "$branch" || exit 1
+    else
+      git worktree add --quiet --no-checkout -b "$branch" "$dest" "$head" || exit 1
+    fi ;;
+  *) not_snapshot "'roam-head:' is neither a branch nor detached" ;;
+esac
+undo() {{ git worktree remove --force "$dest" >/dev/null 2>&1; git worktree prune >/dev/null 2>&1; exit 1; }}
+gd=$(cd "$dest" && cd "$(git rev-parse --git-dir)" && pwd) || undo
+tmp="$gd/roam-snapshot-index.$$"
+trap 'rm -f "$tmp" "$tmp.lock"' EXIT
+GIT_INDEX_FILE="$tmp" git -C "$dest" read-tree "$wtree" || undo
+GIT_INDEX_FILE="$tmp" git -C "$dest" checkout-index --all --force || undo
+rm -f "$tmp"
+git -C "$dest" read-tree "$itree" || undo
+git -C "$dest" update-index -q --refresh >/dev/null 2>&1
+echo restored"#,
+        dest = quote(path),
+        wt = quote(&record.path),
+        at = quote(snapshot_ref),
+    )
+}
+
+/// A capture's `in-progress OPERATION` line, as the refusal it is.
+fn refuse_in_progress(host: &str, record: &WorkspaceRecord, out: &str) -> Result<(), RemoteError> {
+    match out.lines().find_map(|l| l.strip_prefix("in-progress ")) {
+        Some(operation) => Err(RemoteError::Refused {
+            host: host.to_string(),
+            message: format!(
+                "cannot snapshot workspace '{}' on ssh:{host}: a {operation} is in progress; finish or abort it first",
+                record.name
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The last non-empty line of a command's stderr: where git and the shell
@@ -557,19 +679,70 @@ impl RemoteOps for HostOps {
                     unmerged: unmerged > 0,
                 });
             }
-            if let Some(operation) = out.lines().find_map(|l| l.strip_prefix("in-progress ")) {
-                return Err(RemoteError::Refused {
-                    host: host.to_string(),
-                    message: format!(
-                        "cannot snapshot workspace '{}' on ssh:{host}: a {operation} is in progress; finish or abort it first",
-                        record.name
-                    ),
-                });
-            }
+            refuse_in_progress(host, record, &out)?;
             Ok(match out.lines().any(|l| l == "snapshot") {
                 true => SavedWork::Snapshot,
                 false => SavedWork::Clean,
             })
+        })
+    }
+
+    fn snapshot<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+        snapshot_ref: &'a str,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            let out = self
+                .run(host, &snapshot_script(record, snapshot_ref))
+                .await?;
+            refuse_in_progress(host, record, &out)?;
+            match out.lines().any(|l| l == "snapshot") {
+                true => Ok(()),
+                false => Err(failed(
+                    host,
+                    format!(
+                        "no snapshot of workspace '{}' was written on ssh:{host}",
+                        record.name
+                    ),
+                )),
+            }
+        })
+    }
+
+    fn restore<'a>(
+        &'a self,
+        host: &'a str,
+        record: &'a WorkspaceRecord,
+        snapshot_ref: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            self.require(host)?;
+            let out = self
+                .run(host, &restore_script(record, snapshot_ref, path))
+                .await?;
+            let refused = |why: String| RemoteError::Conflict {
+                host: host.to_string(),
+                message: format!(
+                    "cannot restore workspace '{}' on ssh:{host}: {why}",
+                    record.name
+                ),
+            };
+            if out.lines().any(|l| l == "exists") {
+                return Err(refused(format!("{path} already exists")));
+            }
+            if let Some(why) = out.lines().find_map(|l| l.strip_prefix("conflict ")) {
+                return Err(refused(why.to_string()));
+            }
+            match out.lines().any(|l| l == "restored") {
+                true => Ok(()),
+                false => Err(failed(
+                    host,
+                    format!("workspace '{}' was not restored on ssh:{host}", record.name),
+                )),
+            }
         })
     }
 

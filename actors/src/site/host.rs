@@ -80,6 +80,30 @@ impl Site for HostSite {
         })
     }
 
+    fn snapshot<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        ref_name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move { Ok(self.remote.snapshot(&self.host, record, ref_name).await?) })
+    }
+
+    /// In the host's repository: the one the workspace's worktree on the
+    /// host (`record.path`) belongs to.
+    fn restore<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        ref_name: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move {
+            Ok(self
+                .remote
+                .restore(&self.host, record, ref_name, path)
+                .await?)
+        })
+    }
+
     fn discard<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if let Err(e) = self.remote.discard(&self.host, record).await {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use roam_gitsync::{CaptureOptions, Repo, Worktree, WorktreeStatus};
+use roam_gitsync::{CaptureOptions, Repo, Snapshot, Worktree, WorktreeStatus};
 
 use super::{AgentCommand, CreateSpec, Placement, Site, snapshot_ref};
 use crate::Runtime;
@@ -55,6 +55,41 @@ impl Site for LocalSite {
         Box::pin(async move {
             let record = record.clone();
             tokio::task::spawn_blocking(move || save_unsaved_work(&record, force)).await?
+        })
+    }
+
+    fn snapshot<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        ref_name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move {
+            let (path, ref_name) = (PathBuf::from(&record.path), ref_name.to_string());
+            tokio::task::spawn_blocking(move || {
+                let worktree = Worktree::open(&path)?;
+                roam_gitsync::capture(&worktree, &ref_name, &CaptureOptions::default())?;
+                Ok(())
+            })
+            .await?
+        })
+    }
+
+    /// In the repository the workspace was made from (`record.repo`).
+    fn restore<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        ref_name: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move {
+            let repo = PathBuf::from(&record.repo);
+            let (ref_name, path) = (ref_name.to_string(), PathBuf::from(path));
+            tokio::task::spawn_blocking(move || {
+                let snapshot = Snapshot::load(&repo, &ref_name)?;
+                roam_gitsync::restore(&repo, &snapshot, &path)?;
+                Ok(())
+            })
+            .await?
         })
     }
 

@@ -12,3 +12,5 @@ mod lifecycle;
 mod mesh;
 mod ownership;
 mod restart;
+mod site;
+mod tidy;

@@ -447,3 +447,29 @@ fn executable_bit_and_symlink_survive() {
     assert!(matches!(get("run.sh"), Entry::File { exec: true, .. }));
     assert_eq!(get("link"), Entry::Symlink("src/lib.rs".into()));
 }
+
+#[test]
+fn a_pack_missing_objects_is_refused_and_moves_no_ref() {
+    // The receiver holds the base snapshot; the pack is cut for a twin that
+    // also holds the big change, so it lacks the big file the new snapshot
+    // still has.
+    let (r, tmp, mirrors, refs_before, _) = warm_pair_with_big_change();
+    let twin = Mirrors::open(&tmp.path().join("twin")).unwrap();
+    let (s, rcv) = transfer(&r.dir, REF, REF, &twin, &ReceiveOptions::default());
+    s.unwrap();
+    rcv.unwrap();
+    r.write("after.txt", "after the big change\n");
+    capture(
+        &Worktree::open(&r.dir).unwrap(),
+        REF,
+        &CaptureOptions::default(),
+    )
+    .unwrap();
+    let recording = record(&r.dir, REF, REF, &twin);
+    let err = replay(recording, &mirrors).unwrap_err();
+    assert!(matches!(err, TransferError::BadPack(_)), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+    let id = RepoId::of(&r.dir, "HEAD").unwrap();
+    assert_eq!(refs(&mirrors.path_for(&id.key)), refs_before);
+    assert_eq!(quarantines_left(&mirrors, &id.key), 0);
+}
