@@ -175,6 +175,12 @@ impl Repo {
         Ok(())
     }
 
+    /// Deletes the ref `name`; a ref that is not there is fine.
+    pub fn delete_ref(&self, name: &str) -> Result<()> {
+        self.git().args(["update-ref", "-d", name]).run()?;
+        Ok(())
+    }
+
     /// Points the ref `name` (e.g. `refs/roam/snapshots/x`) at `oid`, creating it if needed.
     pub fn update_ref(&self, name: &str, oid: &Oid) -> Result<()> {
         self.git().args(["update-ref", name, oid.as_str()]).run()?;
@@ -183,21 +189,25 @@ impl Repo {
 
     /// True when every commit of `branch` is reachable from `base` (`git rev-list base..branch` is empty).
     pub fn is_merged(&self, branch: &str, base: &str) -> Result<bool> {
-        let branch_oid = self.resolve(branch)?;
-        let base_oid = self.resolve(base)?;
+        Ok(self.commits_between(base, branch)? == 0)
+    }
+
+    /// How many commits `to` has that `from` does not (`git rev-list --count from..to`).
+    pub fn commits_between(&self, from: &str, to: &str) -> Result<u32> {
+        let from_oid = self.resolve(from)?;
+        let to_oid = self.resolve(to)?;
         let command = self
             .git()
             .args(["rev-list", "--count"])
-            .arg(format!("{base_oid}..{branch_oid}"));
+            .arg(format!("{from_oid}..{to_oid}"));
         let display = command.display().to_owned();
         let count = command.run()?;
-        match count.parse::<u64>() {
-            Ok(n) => Ok(n == 0),
-            Err(_) => Err(GitError::UnexpectedOutput {
+        count
+            .parse::<u32>()
+            .map_err(|_| GitError::UnexpectedOutput {
                 command: display,
                 output: count,
-            }),
-        }
+            })
     }
 }
 

@@ -15,6 +15,12 @@ use crate::model::WorkspaceRecord;
 use crate::persist::BoxFuture;
 use crate::remote::{RemoteOps, SavedWork, session_name};
 
+/// Where the commit a host workspace was made from is kept, on the host and
+/// in the repository here.
+fn base_ref(name: &str) -> String {
+    format!("refs/roam/base/{name}")
+}
+
 pub struct HostSite {
     pub host: String,
     pub remote: Arc<dyn RemoteOps>,
@@ -39,6 +45,15 @@ impl Site for HostSite {
                 .remote
                 .create_worktree(&self.host, repo.root(), &spec.name, &base_oid)
                 .await?;
+            // The fork point, here too: how far the base moved since is
+            // measured here, where the base branch lives.
+            {
+                let (repo, name, oid) = (repo.clone(), base_ref(&spec.name), base_oid.clone());
+                tokio::task::spawn_blocking(move || {
+                    repo.update_ref(&name, &roam_gitsync::Oid(oid))
+                })
+                .await??;
+            }
             Ok(Placement {
                 repo: repo.root().to_string_lossy().into_owned(),
                 base,
@@ -51,7 +66,24 @@ impl Site for HostSite {
         &'a self,
         record: &'a WorkspaceRecord,
     ) -> BoxFuture<'a, Result<WorktreeStatus, ActorError>> {
-        Box::pin(async move { Ok(self.remote.status(&self.host, record).await?) })
+        Box::pin(async move {
+            // Ahead and dirty are read on the host; behind here, against
+            // the base branch as it is now (as for a workspace on this node).
+            let mut status = self.remote.status(&self.host, record).await?;
+            let (repo, base, fork) = (
+                record.repo.clone(),
+                record.base.clone(),
+                base_ref(&record.name),
+            );
+            status.behind = tokio::task::spawn_blocking(move || {
+                roam_gitsync::Repo::discover(Path::new(&repo))
+                    .and_then(|r| r.commits_between(&fork, &base))
+                    .unwrap_or(0)
+            })
+            .await
+            .unwrap_or(0);
+            Ok(status)
+        })
     }
 
     fn worktree_present(&self, _record: &WorkspaceRecord) -> bool {
@@ -108,7 +140,13 @@ impl Site for HostSite {
         Box::pin(async move {
             if let Err(e) = self.remote.discard(&self.host, record).await {
                 tracing::warn!(workspace = %record.name, host = %self.host, error = %e, "worktree cleanup on the host incomplete");
+                return;
             }
+            let (repo, fork) = (record.repo.clone(), base_ref(&record.name));
+            let _ = tokio::task::spawn_blocking(move || {
+                roam_gitsync::Repo::discover(Path::new(&repo)).and_then(|r| r.delete_ref(&fork))
+            })
+            .await;
         })
     }
 

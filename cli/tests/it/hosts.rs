@@ -7,9 +7,9 @@ use roam_bench::sshd::{Sshd, user};
 use crate::harness::{PtyClient, TestNode, git, pair, wait_until};
 
 /// An sshd and a node whose `~/.ssh/config` names it `box`.
-struct Setup {
-    node: TestNode,
-    sshd: Sshd,
+pub(crate) struct Setup {
+    pub(crate) node: TestNode,
+    pub(crate) sshd: Sshd,
     _dir: tempfile::TempDir,
 }
 
@@ -176,16 +176,16 @@ fn a_check_after_the_connection_dropped_reconnects() {
 
 /// A host with its own `$HOME` (with a git identity) and its own tmux
 /// server, so tests never touch the real home or a real tmux.
-fn isolated_host() -> (Setup, HostHome) {
+pub(crate) fn isolated_host() -> (Setup, HostHome) {
     isolated_host_with("")
 }
 
 /// The host's home; dropping it ends what the host still runs there (its
 /// tmux server, detached agents), whatever state a test ends in.
-struct HostHome(tempfile::TempDir);
+pub(crate) struct HostHome(tempfile::TempDir);
 
 impl HostHome {
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         self.0.path()
     }
 }
@@ -251,6 +251,14 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
     wait_until("ls reads git on the host", || {
         let ws = s.node.workspace("far");
         ws["badge"] == "ssh:box" && ws["ahead"] == 1 && ws["problem"].is_null()
+    });
+    // The base moves on here: behind counts it, as for a local workspace.
+    git(
+        &s.node.repo,
+        &["commit", "--allow-empty", "-q", "-m", "base moved on"],
+    );
+    wait_until("behind the base that moved", || {
+        s.node.workspace("far")["behind"] == 1
     });
 
     s.node.ok(&["send", "far", "echo typed-from-here"]);

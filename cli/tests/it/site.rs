@@ -22,7 +22,7 @@ use roam_actors::model::{Owner, WorkspaceRecord};
 use roam_actors::site::host::HostSite;
 use roam_actors::site::local::LocalSite;
 use roam_actors::site::{CreateSpec, Site};
-use roam_bench::sshd::{Sshd, user};
+
 use roam_node::hosts::Hosts;
 use roam_node::remote::HostOps;
 use roam_node::store::Store;
@@ -537,7 +537,7 @@ fn on_this_node(scenario: Scenario) {
 /// `scenario` on the `HostSite` of `box`, in a child copy of this binary
 /// (`host_scenario`), with a workspace `roam new --on ssh:box` made there.
 fn on_a_host(scenario: Scenario) {
-    let host = OnHost::start();
+    let (host, home) = crate::hosts::isolated_host();
     let out = host
         .node
         .roam(&["new", "far", "--on", "ssh:box", "--agent", "test"]);
@@ -548,7 +548,7 @@ fn on_a_host(scenario: Scenario) {
     );
     let ws = host.node.workspace("far");
     assert!(
-        Path::new(ws["path"].as_str().unwrap()).starts_with(host.home.path()),
+        Path::new(ws["path"].as_str().unwrap()).starts_with(home.path()),
         "the worktree is on the host: {ws}"
     );
     let out = Command::new(std::env::current_exe().unwrap())
@@ -576,84 +576,4 @@ fn on_a_host(scenario: Scenario) {
         out.status.success() && said.contains("1 passed"),
         "{scenario:?} on ssh:box:\n{said}"
     );
-}
-
-/// A node whose `~/.ssh/config` names `box`: an sshd on loopback giving
-/// its sessions their own `$HOME` (with a git identity) and tmux server,
-/// added with `roam host add`, as `hosts.rs` sets it up.
-struct OnHost {
-    node: TestNode,
-    _sshd: Sshd,
-    home: HostHome,
-    _dir: tempfile::TempDir,
-}
-
-impl OnHost {
-    fn start() -> OnHost {
-        let dir = tempfile::tempdir().unwrap();
-        let home = HostHome(tempfile::tempdir().unwrap());
-        std::fs::write(
-            home.path().join(".gitconfig"),
-            "[user]\n\tname = Host User\n\temail = host@example.com\n",
-        )
-        .unwrap();
-        let tmux = home.path().join("tmux");
-        std::fs::create_dir_all(&tmux).unwrap();
-        let sshd = Sshd::start_with(
-            dir.path(),
-            &format!(
-                "SetEnv HOME={} TMUX_TMPDIR={}\n",
-                home.path().display(),
-                tmux.display()
-            ),
-        )
-        .unwrap();
-        let node = TestNode::new();
-        let ssh = node.user_home.join(".ssh");
-        std::fs::create_dir_all(&ssh).unwrap();
-        std::fs::write(
-            ssh.join("config"),
-            format!(
-                "Host box\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n",
-                sshd.port,
-                user(),
-                sshd.key().display()
-            ),
-        )
-        .unwrap();
-        let node = TestNode::start(node);
-        node.ok(&["host", "add", "box", "--accept-new"]);
-        OnHost {
-            node,
-            _sshd: sshd,
-            home,
-            _dir: dir,
-        }
-    }
-}
-
-/// The host's home; dropping it ends what the host still runs there (its
-/// tmux server, detached agents).
-struct HostHome(tempfile::TempDir);
-
-impl HostHome {
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for HostHome {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .env("TMUX_TMPDIR", self.path().join("tmux"))
-            .arg("kill-server")
-            .output();
-        let run = self.path().join(".roam/run");
-        for entry in std::fs::read_dir(run).into_iter().flatten().flatten() {
-            if let Ok(pid) = std::fs::read_to_string(entry.path().join("pid")) {
-                let group = format!("-{}", pid.trim());
-                let _ = Command::new("kill").args(["-KILL", "--", &group]).output();
-            }
-        }
-    }
 }
