@@ -539,6 +539,17 @@ pub enum Down {
     },
 }
 
+/// The largest terminal a client may ask for. The screen model allocates
+/// every cell of two screens, so a size from outside is cut to this where
+/// it enters (`bounded_size`), never passed on as it came.
+pub const MAX_ROWS: u16 = 500;
+pub const MAX_COLS: u16 = 1000;
+
+/// `rows` and `cols` within 1..=MAX_ROWS and 1..=MAX_COLS.
+pub fn bounded_size(rows: u16, cols: u16) -> (u16, u16) {
+    (rows.clamp(1, MAX_ROWS), cols.clamp(1, MAX_COLS))
+}
+
 /// Client → node on a streaming connection.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Up {

@@ -86,6 +86,7 @@ where
                 cols,
                 resume,
             } => {
+                let (rows, cols) = crate::api::bounded_size(rows, cols);
                 if routed {
                     route::attach(&shared, reader, writer, target, (rows, cols), resume).await;
                 } else {
@@ -110,7 +111,8 @@ where
                 crate::remote::pipe(shared.hosts.pool(), &alias, &command, local).await;
                 return;
             }
-            Request::HostTmux(spec) => {
+            Request::HostTmux(mut spec) => {
+                (spec.rows, spec.cols) = crate::api::bounded_size(spec.rows, spec.cols);
                 crate::remote::tmux_attach(shared.hosts.pool(), spec, reader, &mut writer).await;
                 return;
             }

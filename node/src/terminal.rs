@@ -87,14 +87,17 @@ struct ResumeCursor<'a> {
 impl ResumeCursor<'_> {
     /// The part of `bytes` not applied yet, and the session's applied total
     /// once it is; advances the cursor.
+    /// The offset comes from the peer: it is added with saturation, so a
+    /// forged one near `u64::MAX` cannot overflow (it can only make this
+    /// session's own keys count as already applied).
     fn fresh(&mut self, bytes: Vec<u8>) -> (Vec<u8>, u64) {
         let start = self.next;
-        self.next += bytes.len() as u64;
+        self.next = self.next.saturating_add(bytes.len() as u64);
         let applied = self.ledger.applied(self.session);
         let skip = applied.saturating_sub(start).min(bytes.len() as u64) as usize;
         let total = applied.max(self.next);
         self.ledger.record(self.session, total);
-        (bytes[skip..].to_vec(), total)
+        (bytes.get(skip..).unwrap_or_default().to_vec(), total)
     }
 }
 
@@ -152,6 +155,7 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
                     }
                 }
                 Some(Up::Resize { rows, cols }) => {
+                    let (rows, cols) = crate::api::bounded_size(rows, cols);
                     let _ = agent.cast(AgentMsg::Resize { rows, cols });
                 }
                 Some(Up::Detach) | None => return Ok(()),

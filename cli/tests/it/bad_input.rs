@@ -213,3 +213,60 @@ fn control_socket_is_private_to_the_owner() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn a_huge_terminal_size_from_a_client_is_clamped_and_the_node_stays_up() {
+    use roam_node::api::{Down, MAX_COLS, MAX_ROWS, Request, Response, Target, Up};
+    let node = TestNode::started();
+    node.ok(&["new", "big", "--agent", "test"]);
+    node.wait_logs("big", "> ");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let paths = roam_node::paths::Paths::new(&node.home);
+        let mut client = roam_node::client::Client::connect(&paths).await.unwrap();
+        let answer = client
+            .request(Request::Attach {
+                target: Target::parse("big"),
+                rows: u16::MAX,
+                cols: u16::MAX,
+                resume: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, Response::Streaming);
+        let (mut down, mut up) = client.into_stream();
+        up.send(&Up::Resize {
+            rows: u16::MAX,
+            cols: u16::MAX,
+        })
+        .await
+        .unwrap();
+        up.send(&Up::Input(b"size\r".to_vec())).await.unwrap();
+        let want = format!("size {MAX_ROWS}x{MAX_COLS}");
+        let mut seen = Vec::new();
+        let read = async {
+            while let Ok(Some(frame)) = down.recv().await {
+                if let Down::Output(bytes) = frame {
+                    seen.extend(bytes);
+                    if String::from_utf8_lossy(&seen).contains(&want) {
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        let clamped = tokio::time::timeout(crate::harness::WAIT, read).await;
+        assert!(
+            matches!(clamped, Ok(true)),
+            "the agent never saw {want}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        up.send(&Up::Detach).await.unwrap();
+    });
+    // Still up, answering, and not holding a 65535 x 65535 screen.
+    let status: serde_json::Value =
+        serde_json::from_str(&node.ok(&["node", "status", "--json"])).unwrap();
+    let rss = status["rss_bytes"].as_u64().unwrap();
+    assert!(rss < 512 * 1024 * 1024, "node RSS {rss} bytes");
+    assert_eq!(node.ls().len(), 1);
+}
