@@ -7,6 +7,10 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// All an agent printed, secrets included: for its owner only.
+const PRIVATE: u32 = 0o600;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -92,6 +96,7 @@ impl Scrollback {
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(PRIVATE)
             .open(&self.path)?;
         f.write_all(&self.pending)?;
         self.file_len += self.pending.len() as u64;
@@ -102,7 +107,12 @@ impl Scrollback {
     fn rewrite_file(&mut self) -> std::io::Result<()> {
         // Write beside and rename, so a crash mid-rewrite keeps the old file.
         let tmp = self.path.with_extension("tmp");
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(PRIVATE)
+            .open(&tmp)?;
         let contents = self.contents();
         f.write_all(&contents)?;
         f.sync_data()?;

@@ -1,6 +1,7 @@
 //! Reaching the local node, starting it first when needed (as tmux does),
 //! unless `ROAM_NO_AUTOSTART=1`.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -41,10 +42,14 @@ pub async fn running_pid(paths: &Paths) -> Option<u32> {
 /// Starts `roam node run` detached from this terminal and waits until it
 /// answers. Returns its pid.
 pub async fn start_background(paths: &Paths, name: Option<&str>) -> anyhow::Result<u32> {
-    std::fs::create_dir_all(paths.logs())
-        .with_context(|| format!("data dir {} is not writable", paths.home.display()))?;
+    roam_node::data_dir::prepare(paths)?;
     let stderr_path = paths.logs().join("node.stderr");
-    let stderr = std::fs::File::create(&stderr_path)
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&stderr_path)
         .with_context(|| format!("data dir {} is not writable", paths.home.display()))?;
     let exe = std::env::current_exe().context("cannot find the roam binary")?;
     let mut cmd = std::process::Command::new(exe);

@@ -395,8 +395,8 @@ async fn host(paths: &Paths, command: HostCommand) -> anyhow::Result<()> {
 async fn run_node(paths: Paths, name: Option<String>, no_mdns: bool) -> anyhow::Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    std::fs::create_dir_all(paths.logs())
-        .with_context(|| format!("data dir {} is not writable", paths.home.display()))?;
+    // Private and the user's own before the first log line is written.
+    roam_node::data_dir::prepare(&paths)?;
     let config = Config::load(&paths.config())?;
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)

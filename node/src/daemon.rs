@@ -1,7 +1,6 @@
 //! `roam node run`: bring a node up, serve until asked to stop, go down
 //! without losing anything.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,8 +25,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("data dir {path} is not writable: {reason}")]
-    DataDir { path: String, reason: String },
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
@@ -59,7 +58,7 @@ pub struct NodeOptions {
 
 pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let paths = opts.paths;
-    prepare_data_dir(&paths)?;
+    crate::data_dir::prepare(&paths)?;
     let config = Config::load(&paths.config())?;
     if let Ok(mut client) = crate::client::Client::connect(&paths).await
         && let Ok(pid) = client.ping().await
@@ -106,6 +105,10 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         data_dir: paths.home.clone(),
     });
     tracing::info!(node = %name, home = %paths.home.display(), workspaces = records.len(), "node starting");
+    // Bound before any agent process exists: the umask that makes the
+    // socket 0600 from its first moment is process-wide.
+    let socket = paths.socket();
+    let listener = bind_private(&socket)?;
     let (peers, mut connects) =
         start_mesh(keypair, &config, opts.mdns, &name, store.clone()).await?;
     // Before any agent runs: a member may own one of these at a newer epoch.
@@ -136,18 +139,6 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         .await
         .map_err(|e| NodeError::Actors(e.to_string()))?;
 
-    let socket = paths.socket();
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).map_err(|source| NodeError::Listen {
-        path: socket.display().to_string(),
-        source,
-    })?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(
-        |source| NodeError::Listen {
-            path: socket.display().to_string(),
-            source,
-        },
-    )?;
     let _ = std::fs::write(paths.pid_file(), std::process::id().to_string());
 
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
@@ -208,9 +199,10 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, _)) if same_user(&stream) => {
                     tokio::spawn(control::serve_connection(stream, shared.clone(), Origin::Local));
                 }
+                Ok(_) => tracing::warn!("refused a control connection from another user"),
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
             _ = shutdown_rx.changed() => break,
@@ -316,26 +308,25 @@ fn peers_of(shared: &Shared) -> Vec<String> {
     shared.peers.others().into_iter().map(|m| m.peer).collect()
 }
 
-/// Makes the data dir and proves it is writable, so a bad `ROAM_HOME`
-/// fails in one clear line before anything is started.
-fn prepare_data_dir(paths: &Paths) -> Result<(), NodeError> {
-    let fail = |path: &Path, e: std::io::Error| NodeError::DataDir {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let fresh = !paths.home.exists();
-    std::fs::create_dir_all(&paths.home).map_err(|e| fail(&paths.home, e))?;
-    if fresh {
-        // Only the owner reads a fresh data dir: it holds the socket and keys.
-        let _ = std::fs::set_permissions(&paths.home, std::fs::Permissions::from_mode(0o700));
-    }
-    for dir in [paths.logs(), paths.worktrees(), paths.scrollback()] {
-        std::fs::create_dir_all(&dir).map_err(|e| fail(&dir, e))?;
-    }
-    let probe = paths.home.join(".write-test");
-    std::fs::write(&probe, b"ok").map_err(|e| fail(&paths.home, e))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+/// Binds the control socket with mode 0600 from the start (umask 0177
+/// around `bind`; chmod after bind would leave a moment open to anyone).
+fn bind_private(socket: &Path) -> Result<UnixListener, NodeError> {
+    use nix::sys::stat::{Mode, umask};
+    let _ = std::fs::remove_file(socket);
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(socket);
+    umask(old);
+    bound.map_err(|source| NodeError::Listen {
+        path: socket.display().to_string(),
+        source,
+    })
+}
+
+/// Whether the process at the other end of the socket runs as this user
+/// (`SO_PEERCRED`): the socket's mode is not the only lock.
+fn same_user(stream: &tokio::net::UnixStream) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    stream.peer_cred().is_ok_and(|cred| cred.uid() == me)
 }
 
 /// The bare program names of every profile (`claude`, `codex`…): what a

@@ -21,6 +21,7 @@
 //! - [`remote`]: workspaces on SSH hosts: repo, worktree, agent terminals.
 //! - [`detached`]: agents on hosts without tmux (setsid, a log, a FIFO).
 //! - [`store`]: workspace records in sled, flushed before acknowledged.
+//! - [`data_dir`]: the data dir, private and the user's own.
 //! - [`config`], [`paths`], [`proc`]: settings, file layout, process facts.
 
 pub mod api;
@@ -31,6 +32,7 @@ pub mod conn;
 pub mod control;
 pub mod create;
 pub mod daemon;
+pub mod data_dir;
 pub mod detached;
 pub mod error;
 pub mod hosts;

@@ -203,15 +203,116 @@ fn malformed_and_oversized_frames_get_an_error_and_the_node_stays_up() {
     assert_eq!(node.ls().len(), 1, "node still up, workspace intact");
 }
 
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 #[test]
 fn control_socket_is_private_to_the_owner() {
-    use std::os::unix::fs::PermissionsExt;
     let node = TestNode::started();
-    let mode = std::fs::metadata(node.home.join("roam.sock"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(mode_of(&node.home.join("roam.sock")), 0o600);
+}
+
+/// The harness makes the data dir with the usual umask (0755), as the CLI
+/// of the release before did: the node closes it, and what it writes in it
+/// is private too.
+#[test]
+fn a_data_dir_made_with_umask_022_and_what_the_node_writes_in_it_are_private() {
+    let node = TestNode::new();
+    assert_eq!(mode_of(&node.home), 0o755, "the harness's own mode");
+    let node = TestNode::start(node);
+    node.ok(&[
+        "new",
+        "secret",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo a-secret",
+    ]);
+    node.wait_logs("secret", "a-secret");
+    node.ok(&["stop", "secret"]);
+    assert_eq!(mode_of(&node.home), 0o700);
+    for dir in ["logs", "scrollback", "worktrees"] {
+        assert_eq!(mode_of(&node.home.join(dir)), 0o700, "{dir}");
+    }
+    assert_eq!(
+        mode_of(&node.home.join("scrollback/secret/test.log")),
+        0o600
+    );
+}
+
+#[test]
+fn a_data_dir_others_may_write_or_someone_else_owns_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = TestNode::new();
+    std::fs::set_permissions(&node.home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = node.fails(&["up"]);
+    assert!(
+        err.contains("may be written by other users") && err.contains("chmod 700"),
+        "{err}"
+    );
+    assert_eq!(mode_of(&node.home), 0o777, "left as it was");
+    std::fs::set_permissions(&node.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if !is_root() {
+        eprintln!("skipped the other-owner case: changing a dir's owner needs root");
+        return;
+    }
+    let status = std::process::Command::new("chown")
+        .args(["65534:65534", node.home.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = node.fails(&["up"]);
+    assert!(err.contains("belongs to uid 65534"), "{err}");
+}
+
+#[test]
+fn a_control_connection_from_another_user_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        eprintln!("skipped: running a client as another user needs root");
+        return;
+    }
+    let node = TestNode::started();
+    // Open the way on purpose (dir and socket), as a careless chmod would:
+    // the node still checks who is at the other end.
+    std::fs::set_permissions(&node.home, std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(
+        node.home.join("roam.sock"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let bin = node.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::set_permissions(node.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let roam = bin.join("roam");
+    std::fs::copy(crate::harness::ROAM, &roam).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&roam)
+        .arg("ls")
+        .env("ROAM_HOME", &node.home)
+        .env("HOME", "/tmp")
+        .env("ROAM_NO_AUTOSTART", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "another user was answered");
+    assert!(node.ls().is_empty(), "the owner still is");
 }
 
 #[test]
