@@ -1,5 +1,6 @@
 //! One authenticated SSH connection, multiplexing any number of channels.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -53,10 +54,16 @@ pub(crate) struct Client {
     verdict: Arc<Mutex<Option<SshError>>>,
 }
 
+/// The user's known_hosts files, then the global ones.
+fn known_hosts_files(spec: &HostSpec) -> Vec<PathBuf> {
+    let mut files = spec.known_hosts_files.clone();
+    files.extend(spec.global_known_hosts_files.iter().cloned());
+    files
+}
+
 impl Client {
     fn judge(&self, key: &PublicKey) -> Result<(), SshError> {
-        let mut files = self.spec.known_hosts_files.clone();
-        files.extend(self.spec.global_known_hosts_files.iter().cloned());
+        let files = known_hosts_files(&self.spec);
         let status = known_hosts::check(&files, &self.host, self.port, key)?;
         let host = known_hosts::host_entry_name(&self.host, self.port);
         match status {
@@ -79,12 +86,17 @@ impl Client {
                     fingerprint: fingerprint(key),
                 }),
             },
-            HostKeyStatus::Changed { file, line } => Err(SshError::HostKeyChanged {
+            HostKeyStatus::Changed {
+                file,
+                line,
+                recorded_algorithm,
+            } => Err(SshError::HostKeyChanged {
                 host,
                 algorithm: key.algorithm().to_string(),
                 fingerprint: fingerprint(key),
                 file,
                 line,
+                recorded_algorithm: recorded_algorithm.into_boxed_str(),
             }),
             HostKeyStatus::Revoked { file, line } => Err(SshError::HostKeyRevoked {
                 host,
@@ -184,10 +196,20 @@ impl Connection {
             policy: policy.unwrap_or(spec.strict),
             verdict: verdict.clone(),
         };
+        // Ask first for the key types known_hosts records for this host, as
+        // OpenSSH does: a host with several keys must show the known one, a
+        // key of another type being refused as changed.
+        let recorded =
+            known_hosts::recorded_algorithms(&known_hosts_files(&spec), &spec.hostname, spec.port)?;
+        let preferred = russh::Preferred::default();
         let ssh_config = Arc::new(russh::client::Config {
             keepalive_interval: Some(spec.keepalive),
             keepalive_max: 3,
             nodelay: true,
+            preferred: russh::Preferred {
+                key: known_hosts::prefer_recorded(&preferred.key, &recorded).into(),
+                ..preferred
+            },
             ..Default::default()
         });
         let host = spec.display();

@@ -24,20 +24,34 @@ pub enum SshError {
         fingerprint: String,
     },
 
-    /// The host offered a key different from the one recorded for it.
+    /// The host offered a key different from the one recorded for it: another
+    /// key of the same type, or a key of a type that nothing records for the
+    /// host while a key of another type is (never learnt, even with
+    /// accept-new: a man in the middle could otherwise switch key type).
     #[error(
         "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for {host}! someone could be \
          eavesdropping on you right now (man-in-the-middle attack), or the host key has just \
          been changed: the host now offers {algorithm} key {fingerprint}, which differs from the \
-         key recorded in {file}:{line}; refusing to connect (remove that line only if you know \
-         why the key changed)", file = file.display()
+         {recorded_algorithm} key recorded in {file}:{line}{other_type}; refusing to connect \
+         (remove that line only if you know why the key changed)",
+        file = file.display(),
+        other_type = if algorithm.as_str() == &**recorded_algorithm {
+            String::new()
+        } else {
+            format!(", and no {algorithm} key is recorded for it")
+        }
     )]
     HostKeyChanged {
         host: String,
+        /// The offered key's algorithm.
         algorithm: String,
+        /// The offered key's fingerprint.
         fingerprint: String,
         file: PathBuf,
         line: usize,
+        /// The algorithm of the key recorded at `file:line` (boxed to keep
+        /// `SshError` small).
+        recorded_algorithm: Box<str>,
     },
 
     /// The host offered a key that a known_hosts file marks `@revoked`.

@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use russh::keys::{HashAlg, PublicKey};
+use russh::keys::{Algorithm, HashAlg, PublicKey};
 use sha1::Sha1;
 
 use super::error::SshError;
@@ -21,10 +21,20 @@ use super::error::SshError;
 pub enum HostKeyStatus {
     /// The key is recorded for this host.
     Known,
-    /// No key of this type is recorded for this host.
+    /// No key at all is recorded for this host (`@revoked` and
+    /// `@cert-authority` lines aside).
     Unknown,
-    /// Another key of the same type is recorded: possible man-in-the-middle.
-    Changed { file: PathBuf, line: usize },
+    /// Another key is recorded for this host and the one offered is not:
+    /// possible man-in-the-middle. The recorded key is of the offered type
+    /// when there is one; otherwise (the host switched key type) of another
+    /// type. Stricter than OpenSSH, which calls that case new (warning that
+    /// other types are known) and lets accept-new learn it.
+    Changed {
+        file: PathBuf,
+        line: usize,
+        /// The recorded key's algorithm, e.g. `ssh-ed25519`.
+        recorded_algorithm: String,
+    },
     /// The key is marked `@revoked`.
     Revoked { file: PathBuf, line: usize },
 }
@@ -44,16 +54,103 @@ pub fn host_entry_name(host: &str, port: u16) -> String {
 }
 
 /// Checks `key` for `host:port` against every file (missing files are empty).
-/// A revoked key wins, then a match, then a changed key.
+/// A revoked key wins, then a match, then another key of the same type, then
+/// a key of another type; a host with no key recorded is unknown.
 pub fn check(
     files: &[PathBuf],
     host: &str,
     port: u16,
     key: &PublicKey,
 ) -> Result<HostKeyStatus, SshError> {
-    let name = host_entry_name(host, port);
     let mut known = false;
-    let mut changed = None;
+    let mut same_type = None;
+    let mut other_type = None;
+    for r in recorded(files, host, port)? {
+        let same = r.key.key_data() == key.key_data();
+        match r.marker {
+            Marker::Revoked if same => {
+                return Ok(HostKeyStatus::Revoked {
+                    file: r.file,
+                    line: r.line,
+                });
+            }
+            Marker::None if same => known = true,
+            Marker::None => {
+                let slot = if same_key_type(&r.key.algorithm(), &key.algorithm()) {
+                    &mut same_type
+                } else {
+                    &mut other_type
+                };
+                if slot.is_none() {
+                    *slot = Some(r);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(if known {
+        HostKeyStatus::Known
+    } else if let Some(r) = same_type.or(other_type) {
+        HostKeyStatus::Changed {
+            recorded_algorithm: r.key.algorithm().to_string(),
+            file: r.file,
+            line: r.line,
+        }
+    } else {
+        HostKeyStatus::Unknown
+    })
+}
+
+/// The algorithms of the keys recorded for `host:port` (`@revoked` and
+/// `@cert-authority` lines aside), first seen first, each once.
+pub fn recorded_algorithms(
+    files: &[PathBuf],
+    host: &str,
+    port: u16,
+) -> Result<Vec<Algorithm>, SshError> {
+    let mut algorithms: Vec<Algorithm> = Vec::new();
+    for r in recorded(files, host, port)? {
+        let algorithm = r.key.algorithm();
+        if r.marker == Marker::None && !algorithms.iter().any(|a| same_key_type(a, &algorithm)) {
+            algorithms.push(algorithm);
+        }
+    }
+    Ok(algorithms)
+}
+
+/// `preferred` with the algorithms of the `recorded` key types moved to the
+/// front (each part in its own order), as OpenSSH orders HostKeyAlgorithms:
+/// a server with several host keys then shows the one already known rather
+/// than one of another type, which [`check`] would refuse as changed.
+pub fn prefer_recorded(preferred: &[Algorithm], recorded: &[Algorithm]) -> Vec<Algorithm> {
+    let is_recorded = |a: &Algorithm| recorded.iter().any(|r| same_key_type(r, a));
+    let (mut first, rest): (Vec<_>, Vec<_>) = preferred.iter().cloned().partition(is_recorded);
+    first.extend(rest);
+    first
+}
+
+/// Whether two algorithms use the same kind of key: RSA keys are one type
+/// whichever hash signs with them (`ssh-rsa`, `rsa-sha2-256`, `rsa-sha2-512`).
+fn same_key_type(a: &Algorithm, b: &Algorithm) -> bool {
+    match (a, b) {
+        (Algorithm::Rsa { .. }, Algorithm::Rsa { .. }) => true,
+        _ => a == b,
+    }
+}
+
+/// One parsed key line that names the host.
+struct Recorded {
+    file: PathBuf,
+    line: usize,
+    marker: Marker,
+    key: PublicKey,
+}
+
+/// Every line of `files` whose patterns match `host:port` and whose key
+/// parses, in order (missing files are empty).
+fn recorded(files: &[PathBuf], host: &str, port: u16) -> Result<Vec<Recorded>, SshError> {
+    let name = host_entry_name(host, port);
+    let mut found = Vec::new();
     for file in files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
@@ -73,33 +170,18 @@ pub fn check(
             if !entry.matches_host(&name) {
                 continue;
             }
-            let Ok(recorded) = PublicKey::from_openssh(&format!("{} {}", entry.algo, entry.blob))
-            else {
+            let Ok(key) = PublicKey::from_openssh(&format!("{} {}", entry.algo, entry.blob)) else {
                 continue;
             };
-            let same = recorded.key_data() == key.key_data();
-            match entry.marker {
-                Marker::Revoked if same => {
-                    return Ok(HostKeyStatus::Revoked {
-                        file: file.clone(),
-                        line: index + 1,
-                    });
-                }
-                Marker::None if same => known = true,
-                Marker::None if recorded.algorithm() == key.algorithm() && changed.is_none() => {
-                    changed = Some((file.clone(), index + 1));
-                }
-                _ => {}
-            }
+            found.push(Recorded {
+                file: file.clone(),
+                line: index + 1,
+                marker: entry.marker,
+                key,
+            });
         }
     }
-    Ok(if known {
-        HostKeyStatus::Known
-    } else if let Some((file, line)) = changed {
-        HostKeyStatus::Changed { file, line }
-    } else {
-        HostKeyStatus::Unknown
-    })
+    Ok(found)
 }
 
 /// Appends `host:port key` to `file` (created `0600` with its folder if
@@ -274,6 +356,8 @@ mod tests {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
     const B: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
+    /// A key of another type than `A` and `B`.
+    const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBF7nXeQSrkNYOYjmIZ8xPwHhBoSAQ/3LSPX8HtiEnjgtUYFbwQ7Rau8fX0oITV/SwaFiNKhgNzTxUJ1r4TG3Tss=";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).unwrap()
@@ -309,7 +393,8 @@ mod tests {
             check(&files, "h", 2222, &key(B)).unwrap(),
             HostKeyStatus::Changed {
                 file: f.clone(),
-                line: 1
+                line: 1,
+                recorded_algorithm: "ssh-ed25519".into(),
             }
         );
         std::fs::write(&f, format!("# c\n\n*.lan,!bad.lan  {A}\n@revoked * {B}\n")).unwrap();
@@ -328,6 +413,91 @@ mod tests {
                 line: 4
             }
         );
+    }
+
+    #[test]
+    fn a_key_of_another_type_than_the_recorded_one_is_changed_not_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        let files = vec![f.clone()];
+        let status = |host: &str, offered: &str| check(&files, host, 2222, &key(offered)).unwrap();
+        let changed = |line, recorded_algorithm: &str| HostKeyStatus::Changed {
+            file: f.clone(),
+            line,
+            recorded_algorithm: recorded_algorithm.into(),
+        };
+
+        // Only an ed25519 key is known: an ECDSA key is a changed key, plain
+        // or hashed, and so is the other way round.
+        learn(&f, "h", 2222, &key(A), false).unwrap();
+        learn(&f, "hashed", 2222, &key(ECDSA), true).unwrap();
+        assert_eq!(status("h", ECDSA), changed(1, "ssh-ed25519"));
+        assert_eq!(status("hashed", A), changed(2, "ecdsa-sha2-nistp256"));
+        assert_eq!(status("elsewhere", ECDSA), HostKeyStatus::Unknown);
+
+        // A recorded key of the offered type is the one named; the offered
+        // key itself anywhere makes it known.
+        std::fs::write(&f, format!("[h]:2222 {ECDSA}\n[h]:2222 {B}\n")).unwrap();
+        assert_eq!(status("h", A), changed(2, "ssh-ed25519"));
+        std::fs::write(&f, format!("[h]:2222 {ECDSA}\n[h]:2222 {A}\n")).unwrap();
+        assert_eq!(status("h", A), HostKeyStatus::Known);
+
+        // @revoked lines stay as they were: the offered key revoked wins, and
+        // a revoked key of another type records nothing.
+        std::fs::write(&f, format!("[h]:2222 {ECDSA}\n@revoked [h]:2222 {A}\n")).unwrap();
+        assert_eq!(
+            status("h", A),
+            HostKeyStatus::Revoked {
+                file: f.clone(),
+                line: 2
+            }
+        );
+        std::fs::write(&f, format!("@revoked [h]:2222 {ECDSA}\n")).unwrap();
+        assert_eq!(status("h", A), HostKeyStatus::Unknown);
+    }
+
+    #[test]
+    fn recorded_key_types_are_preferred_as_openssh_orders_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        let files = vec![f.clone()];
+        std::fs::write(
+            &f,
+            format!("[h]:2222 {ECDSA}\n@revoked [h]:2222 {A}\n[h]:2222 {ECDSA}\nother {B}\n"),
+        )
+        .unwrap();
+        let ecdsa = key(ECDSA).algorithm();
+        let recorded = recorded_algorithms(&files, "h", 2222).unwrap();
+        assert_eq!(recorded, vec![ecdsa.clone()]);
+        assert!(recorded_algorithms(&files, "none", 22).unwrap().is_empty());
+
+        let rsa = |hash| Algorithm::Rsa { hash };
+        let preferred = [
+            Algorithm::Ed25519,
+            ecdsa.clone(),
+            rsa(Some(HashAlg::Sha512)),
+            rsa(None),
+        ];
+        assert_eq!(
+            prefer_recorded(&preferred, &recorded),
+            vec![
+                ecdsa.clone(),
+                Algorithm::Ed25519,
+                rsa(Some(HashAlg::Sha512)),
+                rsa(None)
+            ]
+        );
+        // A recorded `ssh-rsa` key brings every RSA signature algorithm forward.
+        assert_eq!(
+            prefer_recorded(&preferred, &[rsa(None)]),
+            vec![
+                rsa(Some(HashAlg::Sha512)),
+                rsa(None),
+                Algorithm::Ed25519,
+                ecdsa
+            ]
+        );
+        assert_eq!(prefer_recorded(&preferred, &[]), preferred.to_vec());
     }
 
     #[test]

@@ -155,6 +155,72 @@ async fn changed_host_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_host_offering_another_key_type_than_the_known_one_is_refused_even_with_accept_new() {
+    let sshd = sshd!();
+    // Only an RSA key is recorded; the server has ed25519 and ECDSA keys, so
+    // whatever it offers is of a type nothing records for it.
+    sshd.make_key("rsa_key", "rsa");
+    let recorded = format!("# mine\n{}", sshd.known_hosts_line("rsa_key"));
+    std::fs::write(sshd.known_hosts(), &recorded).unwrap();
+    for policy in [Some(StrictHostKeyChecking::AcceptNew), None] {
+        // A new pool each time: nothing remembered between attempts.
+        let pool = SshPool::new(sshd.settings());
+        let err = pool.get_with("box", policy).await.unwrap_err();
+        match &err {
+            SshError::HostKeyChanged {
+                algorithm,
+                fingerprint,
+                file,
+                line,
+                recorded_algorithm,
+                ..
+            } => {
+                assert_eq!(algorithm, "ssh-ed25519");
+                assert_eq!(fingerprint, &sshd.host_fingerprint());
+                assert_eq!(&**recorded_algorithm, "ssh-rsa");
+                assert_eq!(file, &sshd.known_hosts());
+                assert_eq!(*line, 2);
+            }
+            other => panic!("expected a changed host key, got {other}"),
+        }
+        let message = err.to_string();
+        for part in [
+            "REMOTE HOST IDENTIFICATION HAS CHANGED",
+            "offers ssh-ed25519 key",
+            &sshd.host_fingerprint(),
+            "the ssh-rsa key recorded in",
+            "known_hosts:2",
+            "no ssh-ed25519 key is recorded",
+        ] {
+            assert!(message.contains(part), "no {part:?} in {message}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(sshd.known_hosts()).unwrap(),
+            recorded,
+            "known_hosts changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_host_with_several_key_types_is_asked_for_the_recorded_one() {
+    let sshd = sshd!();
+    // The server would offer ed25519 by default; known_hosts has its ECDSA
+    // key only, so the client must ask for ECDSA first (as OpenSSH does).
+    let recorded = sshd.known_hosts_line("host_key_ecdsa");
+    std::fs::write(sshd.known_hosts(), &recorded).unwrap();
+    let pool = SshPool::new(sshd.settings());
+    assert_eq!(
+        pool.exec("box", "echo ok").await.unwrap().stdout_text(),
+        "ok\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sshd.known_hosts()).unwrap(),
+        recorded
+    );
+}
+
+#[tokio::test]
 async fn wrong_key_is_auth_failed() {
     let sshd = sshd!();
     let pool = SshPool::new(sshd.settings());

@@ -58,17 +58,13 @@ fn sshd_binary() -> Option<PathBuf> {
 }
 
 fn keygen(path: &Path, passphrase: &str) {
+    keygen_typed(path, "ed25519", passphrase);
+}
+
+/// A key of `kind` (`ed25519`, `ecdsa`, `rsa`) at `path` and `path.pub`.
+fn keygen_typed(path: &Path, kind: &str, passphrase: &str) {
     run(Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-C",
-            "roam-test",
-            "-N",
-            passphrase,
-            "-f",
-        ])
+        .args(["-q", "-t", kind, "-C", "roam-test", "-N", passphrase, "-f"])
         .arg(path));
 }
 
@@ -93,6 +89,9 @@ impl Sshd {
         let ssh = d.join("home/.ssh");
         std::fs::create_dir_all(&ssh).unwrap();
         keygen(&d.join("host_key"), "");
+        // A second host key of another type: the server offers ed25519 unless
+        // the client asks for ECDSA first.
+        keygen_typed(&d.join("host_key_ecdsa"), "ecdsa", "");
         keygen(&d.join("other_host_key"), "");
         keygen(&ssh.join("id_ed25519"), "");
         keygen(&ssh.join("wrong"), "");
@@ -105,7 +104,7 @@ impl Sshd {
 
         let port = free_port();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nHostKey {d}/host_key_ecdsa\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPidFile none\nUsePAM no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nAllowTcpForwarding yes\nMaxStartups 50\n",
@@ -166,7 +165,14 @@ impl Sshd {
         self.ssh_dir().join("known_hosts")
     }
 
-    /// `host_key` or `other_host_key` as one `known_hosts` line for this server.
+    /// A new key of `kind` named `name` in the server's folder, not used by
+    /// the server: for `known_hosts_line`.
+    pub fn make_key(&self, name: &str, kind: &str) {
+        keygen_typed(&self.tmp.path().join(name), kind, "");
+    }
+
+    /// `host_key`, `host_key_ecdsa`, `other_host_key` (or a key from
+    /// `make_key`) as one `known_hosts` line for this server.
     pub fn known_hosts_line(&self, key: &str) -> String {
         let public = std::fs::read_to_string(self.tmp.path().join(format!("{key}.pub"))).unwrap();
         let mut parts = public.split_whitespace();
