@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::api::{Down, ErrorKind, HostTerminal, Response, Up};
 use crate::conn;
 use crate::error::HasKind;
-use crate::remote::{HOST_DIR, quote, quote_argv};
+use crate::remote::{HOST_DIR, legacy_session, quote, quote_argv};
 
 /// Why a viewer could not be given the agent's terminal.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,31 @@ impl HasKind for AttachError {
 const REPLAY_BYTES: u32 = 64 * 1024;
 
 fn run_dir(session: &str) -> String {
-    format!("{HOST_DIR}/run/{session}")
+    format!("{HOST_DIR}/run/{}", quote(session))
+}
+
+/// The agent's directory as it is: under its session name, or (started
+/// before the upgrade) under its old name when only that one is there and
+/// the agent runs, or ended unwatched.
+async fn upgraded(pool: &SshPool, mut spec: HostTerminal) -> HostTerminal {
+    let Some(old) = legacy_session(&spec.session) else {
+        return spec;
+    };
+    let probe = format!(
+        "n={new}; o={old_dir}\n\
+         if [ ! -e \"$n\" ] && [ -f \"$o/pid\" ]; then \
+           if kill -0 \"$(cat \"$o/pid\")\" 2>/dev/null || [ {unwatched} = 1 ]; then echo old; fi; \
+         fi",
+        new = run_dir(&spec.session),
+        old_dir = run_dir(&old),
+        unwatched = u8::from(!spec.create),
+    );
+    if let Ok(out) = pool.exec(&spec.alias, &probe).await
+        && out.stdout_text().trim() == "old"
+    {
+        spec.session = old;
+    }
+    spec
 }
 
 /// Starts the agent unless it runs; a dead one's directory is replaced.
@@ -100,6 +124,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
+    let spec = upgraded(pool, spec).await;
     let d = run_dir(&spec.session);
     let opened = async {
         if spec.create {
@@ -173,17 +198,32 @@ where
     }
 }
 
-/// Ends the detached agents whose session names match `glob` (their whole
-/// process groups) and forgets them.
-pub fn end_script(glob: &str) -> String {
-    // TERM first (script and the agent may clean up), then KILL whatever
-    // is left of the group.
+/// Ends the detached agent in `$d` (its whole process group) and forgets
+/// it: TERM first (script and the agent may clean up), then KILL whatever
+/// is left of the group. A loop body (`continue`).
+const END_ONE: &str = "[ -f \"$d/pid\" ] || continue; \
+    g=\"$(cat \"$d/pid\")\"; \
+    kill -TERM -- -\"$g\" 2>/dev/null; sleep 0.3; kill -KILL -- -\"$g\" 2>/dev/null; \
+    rm -rf \"$d\";";
+
+/// Ends the detached agent of exactly this session, or, when it has no
+/// directory, the one it had under its name from before the upgrade.
+pub fn end_script(session: &str) -> String {
+    let pick = match legacy_session(session) {
+        Some(old) => format!(
+            "d={}; [ -e \"$d\" ] || d={};",
+            run_dir(session),
+            run_dir(&old)
+        ),
+        None => format!("d={};", run_dir(session)),
+    };
+    format!("{pick} for d in \"$d\"; do {END_ONE} done; true")
+}
+
+/// Ends every detached agent whose session name starts with `prefix`.
+pub fn end_prefixed_script(prefix: &str) -> String {
     format!(
-        "for d in {HOST_DIR}/run/{glob}; do \
-           [ -f \"$d/pid\" ] || continue; \
-           g=\"$(cat \"$d/pid\")\"; \
-           kill -TERM -- -\"$g\" 2>/dev/null; sleep 0.3; kill -KILL -- -\"$g\" 2>/dev/null; \
-           rm -rf \"$d\"; \
-         done; true"
+        "for d in {HOST_DIR}/run/{}*; do {END_ONE} done; true",
+        quote(prefix)
     )
 }

@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use roam_actors::model::WorkspaceRecord;
 use roam_actors::persist::BoxFuture;
-use roam_actors::remote::{RemoteError, RemoteOps, SavedWork, session_name};
+use roam_actors::remote::{
+    RemoteError, RemoteOps, SavedWork, legacy_session_name, parse_session_name, session_prefix,
+};
 use roam_gitsync::WorktreeStatus;
 use roam_mesh::ssh::{PtySize, SshPool, SshStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -79,7 +81,69 @@ where
 
 /// Where the agent's exit code is written (shell syntax).
 fn exit_file(session: &str) -> String {
-    format!("{HOST_DIR}/exit/{session}")
+    format!("{HOST_DIR}/exit/{}", quote(session))
+}
+
+/// A `-t` naming exactly this session. A bare name would also match a
+/// session it is a prefix of (or as a pattern) when no session has exactly
+/// that name: agent `test`'s ended session would be `test-2`'s.
+fn session_target(session: &str) -> String {
+    quote(&format!("={session}"))
+}
+
+/// A `-t` naming exactly this session's current pane: `=NAME` alone, where a
+/// pane is asked for, is looked up as a window name first.
+fn pane_target(session: &str) -> String {
+    quote(&format!("={session}:"))
+}
+
+/// The name an agent's session had before session names were encoded
+/// (`roam_WORKSPACE_AGENT`), when it differs: sessions started before the
+/// upgrade still run under it.
+pub(crate) fn legacy_session(session: &str) -> Option<String> {
+    let (workspace, agent) = parse_session_name(session)?;
+    Some(legacy_session_name(&workspace, &agent)).filter(|old| old != session)
+}
+
+/// Ends the agent's tmux session: exactly its own, or, when there is none,
+/// the one it had under its name from before the upgrade.
+fn kill_session_script(session: &str) -> String {
+    let new = format!(
+        "tmux kill-session -t {} 2>/dev/null",
+        session_target(session)
+    );
+    match legacy_session(session) {
+        Some(old) => format!(
+            "{{ {new} || tmux kill-session -t {} 2>/dev/null; }}",
+            session_target(&old)
+        ),
+        None => format!("{{ {new}; }}"),
+    }
+}
+
+/// The agent's session as it runs: under its name, or (started before the
+/// upgrade) under its old name when only that session is there. An agent
+/// that ended unwatched under its old name is found by its old exit file.
+async fn upgraded(pool: &SshPool, mut spec: HostTerminal) -> HostTerminal {
+    let Some(old) = legacy_session(&spec.session) else {
+        return spec;
+    };
+    let probe = format!(
+        "if tmux has-session -t {new} 2>/dev/null; then :; \
+         elif tmux has-session -t {old_target} 2>/dev/null; then echo old; \
+         elif [ {unwatched} = 1 ] && [ ! -e {new_exit} ] && [ -e {old_exit} ]; then echo old; fi",
+        new = session_target(&spec.session),
+        old_target = session_target(&old),
+        unwatched = u8::from(!spec.create),
+        new_exit = exit_file(&spec.session),
+        old_exit = exit_file(&old),
+    );
+    if let Ok(out) = pool.exec(&spec.alias, &probe).await
+        && out.stdout_text().trim() == "old"
+    {
+        spec.session = old;
+    }
+    spec
 }
 
 /// Creates the session unless it exists. The agent runs under `sh -c`,
@@ -89,10 +153,11 @@ fn exit_file(session: &str) -> String {
 fn ensure_session_script(spec: &HostTerminal) -> String {
     let argv = quote_argv(&spec.argv);
     let s = quote(&spec.session);
+    let target = session_target(&spec.session);
     let exit = exit_file(&spec.session);
     format!(
         "mkdir -p {HOST_DIR}/exit && \
-         if ! tmux has-session -t {s} 2>/dev/null; then \
+         if ! tmux has-session -t {target} 2>/dev/null; then \
            rm -f {exit} && \
            tmux new-session -d -s {s} -x {cols} -y {rows} -c {cwd} sh -c {script} {exit} {argv}; \
          fi",
@@ -115,6 +180,7 @@ where
     if !has_tmux(pool, &spec.alias).await {
         return crate::detached::attach(pool, spec, reader, writer).await;
     }
+    let spec = upgraded(pool, spec).await;
     if !spec.create && !session_exists(pool, &spec).await {
         let last = session_outcome(pool, &spec).await;
         let _ = conn::send(writer, &Response::Streaming).await;
@@ -137,7 +203,7 @@ where
             cols: spec.cols,
             rows: spec.rows,
         };
-        let command = format!("tmux attach-session -t {}", quote(&spec.session));
+        let command = format!("tmux attach-session -t {}", session_target(&spec.session));
         pool.get(&spec.alias)
             .await
             .map_err(|e| e.to_string())?
@@ -224,7 +290,7 @@ const MISSED_LINES: u32 = 500;
 async fn missed_history(pool: &SshPool, spec: &HostTerminal) -> Vec<u8> {
     let capture = format!(
         "tmux capture-pane -p -e -J -t {} -S -{MISSED_LINES} -E -1 2>/dev/null",
-        quote(&spec.session)
+        pane_target(&spec.session)
     );
     let Ok(out) = pool.exec(&spec.alias, &capture).await else {
         return Vec::new();
@@ -257,7 +323,7 @@ async fn has_tmux(pool: &SshPool, alias: &str) -> bool {
 async fn session_exists(pool: &SshPool, spec: &HostTerminal) -> bool {
     let probe = format!(
         "tmux has-session -t {} 2>/dev/null && echo yes",
-        quote(&spec.session)
+        session_target(&spec.session)
     );
     // Unknown (host unreachable) counts as existing: the caller then fails
     // to attach and retries, rather than declaring the agent dead.
@@ -276,7 +342,7 @@ async fn session_outcome(pool: &SshPool, spec: &HostTerminal) -> Down {
            if ! tmux has-session -t {s} 2>/dev/null; then cat {exit} 2>/dev/null || echo gone; exit 0; fi; \
            sleep 0.2; \
          done; echo alive",
-        s = quote(&spec.session),
+        s = session_target(&spec.session),
         exit = exit_file(&spec.session),
     );
     let answer =
@@ -607,12 +673,32 @@ impl RemoteOps for HostOps {
     ) -> BoxFuture<'a, Result<(), RemoteError>> {
         Box::pin(async move {
             let name = &record.name;
-            let prefix = session_name(name, "");
+            // Each agent's own session first (its old name included, for
+            // one started before the upgrade), then any other of exactly
+            // this workspace: the prefix ends with a separator no encoded
+            // name holds, so `foo`'s never matches `foo_bar`'s.
+            let sessions: Vec<String> = record
+                .agents
+                .iter()
+                .map(|a| roam_actors::remote::session_name(name, &a.name))
+                .collect();
+            let each_agent: String = sessions
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}\n{}\n",
+                        kill_session_script(s),
+                        crate::detached::end_script(s)
+                    )
+                })
+                .collect();
+            let prefix = session_prefix(name);
             let script = format!(
                 r#"wt={wt}; common=
 if [ -d "$wt" ]; then common=$(cd "$wt" && cd "$(git rev-parse --git-common-dir)" && pwd); fi
-for s in $(tmux ls -F '#S' 2>/dev/null); do
-  case "$s" in {prefix}*) tmux kill-session -t "$s" ;; esac
+{each_agent}prefix={quoted_prefix}
+tmux ls -F '#S' 2>/dev/null | while IFS= read -r s; do
+  case "$s" in "$prefix"*) tmux kill-session -t "=$s" ;; esac
 done
 {end_detached}
 if [ -n "$common" ]; then
@@ -622,7 +708,8 @@ if [ -n "$common" ]; then
 fi
 echo removed"#,
                 wt = quote(&record.path),
-                end_detached = crate::detached::end_script(&format!("{prefix}*")),
+                quoted_prefix = quote(&prefix),
+                end_detached = crate::detached::end_prefixed_script(&prefix),
             );
             self.run(host, &script).await.map(|_| ())
         })
@@ -631,8 +718,8 @@ echo removed"#,
     fn end_agent<'a>(&'a self, host: &'a str, session: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let script = format!(
-                "tmux kill-session -t {} 2>/dev/null; {}",
-                quote(session),
+                "{}; {}",
+                kill_session_script(session),
                 crate::detached::end_script(session)
             );
             let _ = self.run(host, &script).await;

@@ -562,3 +562,272 @@ fn ls_answers_from_the_node_and_a_peer_while_a_large_repo_goes_to_a_host() {
     );
     s.node.ok(&["rm", "big", "--force"]);
 }
+
+/// The tmux sessions on an `isolated_host`, by name.
+fn host_sessions(home: &HostHome) -> Vec<String> {
+    let out = std::process::Command::new("tmux")
+        .env("TMUX_TMPDIR", home.path().join("tmux"))
+        .args(["ls", "-F", "#S"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether an agent's `roam ls --json` state is one of a running agent.
+fn is_running(state: &serde_json::Value) -> bool {
+    ["starting", "working", "waiting_for_input", "idle"].contains(&state.as_str().unwrap_or(""))
+}
+
+/// The agent `agent` of workspace `ws` as `roam ls --json` shows it.
+fn agent_named(node: &TestNode, ws: &str, agent: &str) -> serde_json::Value {
+    node.workspace(ws)["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == agent)
+        .unwrap_or_else(|| panic!("no agent {agent} in {ws}"))
+        .clone()
+}
+
+#[test]
+fn stopping_one_agent_on_a_host_leaves_an_agent_whose_name_it_prefixes_running() {
+    // There is no per-agent stop: an agent ends its own session (it exits),
+    // and its terminal then asks tmux whether the session is gone. A prefix
+    // match took `test-2`'s session for `test`'s, so `test` never ended and
+    // was reattached to `test-2`'s terminal.
+    let (s, home) = isolated_host();
+    s.node.ok(&[
+        "new",
+        "pfxagents",
+        "--on",
+        "ssh:box",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo first-agent",
+    ]);
+    s.node.wait_logs("pfxagents:test", "first-agent");
+    s.node.ok(&[
+        "agent",
+        "add",
+        "pfxagents",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo second-agent",
+    ]);
+    s.node.wait_logs("pfxagents:test-2", "second-agent");
+    assert_eq!(host_sessions(&home).len(), 2, "{:?}", host_sessions(&home));
+
+    s.node.ok(&["send", "pfxagents:test", "exit 3"]);
+    wait_until("test exited with its code", || {
+        let a = agent_named(&s.node, "pfxagents", "test");
+        a["status"]["state"] == "exited" && a["status"]["code"] == 3
+    });
+    let second = agent_named(&s.node, "pfxagents", "test-2");
+    assert!(is_running(&second["status"]["state"]), "{second}");
+    assert_eq!(host_sessions(&home).len(), 1, "{:?}", host_sessions(&home));
+    s.node.ok(&["send", "pfxagents:test-2", "echo still-here"]);
+    s.node.wait_logs("pfxagents:test-2", "still-here");
+    assert!(
+        !s.node.logs("pfxagents:test").contains("still-here"),
+        "test was shown test-2's terminal"
+    );
+
+    s.node.ok(&["stop", "pfxagents"]);
+    wait_until("both sessions ended on the host", || {
+        host_sessions(&home).is_empty()
+    });
+    s.node.ok(&["rm", "pfxagents", "--force"]);
+}
+
+#[test]
+fn removing_a_workspace_on_a_host_leaves_one_whose_name_it_prefixes_running() {
+    let (s, home) = isolated_host();
+    for ws in ["rmpfx", "rmpfx_bar", "rmpfx-bar"] {
+        s.node.ok(&[
+            "new",
+            ws,
+            "--on",
+            "ssh:box",
+            "--agent",
+            "test",
+            "--prompt",
+            &format!("echo started-{ws}"),
+        ]);
+        s.node.wait_logs(ws, &format!("started-{ws}"));
+    }
+    assert_eq!(host_sessions(&home).len(), 3, "{:?}", host_sessions(&home));
+
+    s.node.ok(&["rm", "rmpfx", "--force"]);
+    assert_eq!(host_sessions(&home).len(), 2, "{:?}", host_sessions(&home));
+    for ws in ["rmpfx_bar", "rmpfx-bar"] {
+        let agent = &s.node.workspace(ws)["agents"][0];
+        assert!(is_running(&agent["status"]["state"]), "{ws}: {agent}");
+        s.node.ok(&["send", ws, &format!("echo alive-{ws}")]);
+        s.node.wait_logs(ws, &format!("alive-{ws}"));
+    }
+    s.node.ok(&["rm", "rmpfx_bar", "--force"]);
+    s.node.ok(&["rm", "rmpfx-bar", "--force"]);
+    assert!(
+        host_sessions(&home).is_empty(),
+        "{:?}",
+        host_sessions(&home)
+    );
+}
+
+/// `isolated_host` whose tmux does not work (the host "has no tmux").
+fn isolated_host_without_tmux() -> (Setup, HostHome, tempfile::TempDir) {
+    let fake = tempfile::tempdir().unwrap();
+    let fake_tmux = fake.path().join("tmux");
+    std::fs::write(&fake_tmux, "#!/bin/sh\nexit 127\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake_tmux)
+        .status()
+        .unwrap();
+    let path = format!(
+        "PATH={}:/usr/local/bin:/usr/bin:/bin",
+        fake.path().display()
+    );
+    let (s, home) = isolated_host_with(&path);
+    (s, home, fake)
+}
+
+/// The detached agents' directories on a host without tmux, by name.
+fn detached_runs(home: &HostHome) -> Vec<String> {
+    std::fs::read_dir(home.path().join(".roam/run"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn removing_a_workspace_on_a_host_without_tmux_leaves_one_whose_name_it_prefixes_running() {
+    let (s, home, _fake) = isolated_host_without_tmux();
+    for ws in ["detpfx", "detpfx_bar"] {
+        s.node.ok(&[
+            "new",
+            ws,
+            "--on",
+            "ssh:box",
+            "--agent",
+            "test",
+            "--prompt",
+            &format!("echo started-{ws}"),
+        ]);
+        s.node.wait_logs(ws, &format!("started-{ws}"));
+    }
+    assert_eq!(detached_runs(&home).len(), 2, "{:?}", detached_runs(&home));
+
+    s.node.ok(&["rm", "detpfx", "--force"]);
+    assert_eq!(detached_runs(&home).len(), 1, "{:?}", detached_runs(&home));
+    let agent = &s.node.workspace("detpfx_bar")["agents"][0];
+    assert!(is_running(&agent["status"]["state"]), "{agent}");
+    s.node.ok(&["send", "detpfx_bar", "echo alive-detached"]);
+    s.node.wait_logs("detpfx_bar", "alive-detached");
+    s.node.ok(&["rm", "detpfx_bar", "--force"]);
+    assert!(
+        detached_runs(&home).is_empty(),
+        "{:?}",
+        detached_runs(&home)
+    );
+}
+
+#[test]
+fn an_agent_started_on_a_host_under_its_old_session_name_is_reattached_and_stopped() {
+    let (s, home) = isolated_host();
+    s.node.ok(&[
+        "new",
+        "upg_old",
+        "--on",
+        "ssh:box",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo before-upgrade",
+    ]);
+    s.node.wait_logs("upg_old", "before-upgrade");
+    assert_eq!(host_sessions(&home), ["roam-upg_5Fold+test"]);
+    // The node goes down for the upgrade; the agent runs on in the session a
+    // release before encoded names made.
+    s.node.ok(&["down"]);
+    let renamed = std::process::Command::new("tmux")
+        .env("TMUX_TMPDIR", home.path().join("tmux"))
+        .args([
+            "rename-session",
+            "-t",
+            "=roam-upg_5Fold+test",
+            "roam_upg_old_test",
+        ])
+        .status()
+        .unwrap();
+    assert!(renamed.success());
+    s.node.ok(&["up"]);
+    // The same process, remembering what it was told before: not a
+    // second copy started beside it.
+    s.node.ok(&["send", "upg_old", "echo after-upgrade"]);
+    s.node.ok(&["send", "upg_old", "recall"]);
+    s.node.wait_logs(
+        "upg_old",
+        "history: echo before-upgrade | echo after-upgrade",
+    );
+    assert_eq!(
+        host_sessions(&home),
+        ["roam_upg_old_test"],
+        "no second copy"
+    );
+
+    s.node.ok(&["stop", "upg_old"]);
+    wait_until("the old session ended", || host_sessions(&home).is_empty());
+    s.node.ok(&["rm", "upg_old", "--force"]);
+}
+
+#[test]
+fn an_agent_detached_on_a_host_under_its_old_session_name_is_reattached_and_stopped() {
+    let (s, home, _fake) = isolated_host_without_tmux();
+    s.node.ok(&[
+        "new",
+        "upg_det",
+        "--on",
+        "ssh:box",
+        "--agent",
+        "test",
+        "--prompt",
+        "echo before-upgrade",
+    ]);
+    s.node.wait_logs("upg_det", "before-upgrade");
+    assert_eq!(detached_runs(&home), ["roam-upg_5Fdet+test"]);
+    s.node.ok(&["down"]);
+    let run = home.path().join(".roam/run");
+    std::fs::rename(
+        run.join("roam-upg_5Fdet+test"),
+        run.join("roam_upg_det_test"),
+    )
+    .unwrap();
+    s.node.ok(&["up"]);
+    // The same process, remembering what it was told before: not a
+    // second copy started beside it.
+    s.node.ok(&["send", "upg_det", "echo after-upgrade"]);
+    s.node.ok(&["send", "upg_det", "recall"]);
+    s.node.wait_logs(
+        "upg_det",
+        "history: echo before-upgrade | echo after-upgrade",
+    );
+    assert_eq!(
+        detached_runs(&home),
+        ["roam_upg_det_test"],
+        "no second copy"
+    );
+
+    s.node.ok(&["stop", "upg_det"]);
+    wait_until("the old detached agent ended", || {
+        detached_runs(&home).is_empty()
+    });
+    s.node.ok(&["rm", "upg_det", "--force"]);
+}
