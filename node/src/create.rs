@@ -118,12 +118,7 @@ async fn reserve_at(
             "unexpected answer from node '{node}' to a reservation: {other:?}"
         ))),
         Err(e) if e.kind() == ErrorKind::Unreachable => {
-            let listed = shared
-                .peers
-                .last_listing(node)
-                .iter()
-                .any(|w| w.name == name && w.superseded_by.is_none());
-            if listed {
+            if shared.peers.last_listed(node, name) {
                 return Err(Failure::new(
                     ErrorKind::Conflict,
                     format!("workspace '{name}' is on node '{node}', which is unreachable"),

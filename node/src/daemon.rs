@@ -109,8 +109,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     // socket 0600 from its first moment is process-wide.
     let socket = paths.socket();
     let listener = bind_private(&socket)?;
-    let (peers, mut connects) =
-        start_mesh(keypair, &config, opts.mdns, &name, store.clone()).await?;
+    let (peers, connects) = start_mesh(keypair, &config, opts.mdns, &name, store.clone()).await?;
     // Before any agent runs: a member may own one of these at a newer epoch.
     // Members' control streams are answered from the start (by `startup`
     // until the actor tree is up), so two nodes starting together fence
@@ -158,39 +157,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     // Every member connected now, and whoever (re)connects later, hears
     // which workspaces we own and at which epoch, so an older copy on
     // either side is superseded.
-    let for_exchange = shared.clone();
-    tokio::spawn(async move {
-        let members: Vec<String> = peers_of(&for_exchange);
-        for peer in for_exchange.peers.connected().await {
-            if members.contains(&peer.to_string()) {
-                let shared = for_exchange.clone();
-                tokio::spawn(async move { crate::ownership::exchange_with(&shared, peer).await });
-            }
-        }
-        loop {
-            match connects.recv().await {
-                Ok(peer) => {
-                    let shared = for_exchange.clone();
-                    tokio::spawn(
-                        async move { crate::ownership::exchange_with(&shared, peer).await },
-                    );
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "missed connect events; exchanging with every member"
-                    );
-                    for peer in for_exchange.peers.connected().await {
-                        let shared = for_exchange.clone();
-                        tokio::spawn(async move {
-                            crate::ownership::exchange_with(&shared, peer).await
-                        });
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
+    tokio::spawn(crate::ownership::follow(shared.clone(), connects));
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigint =
@@ -302,10 +269,6 @@ async fn start_mesh(
     let connects = peers.member_connected();
     peers.follow(events);
     Ok((peers, connects))
-}
-
-fn peers_of(shared: &Shared) -> Vec<String> {
-    shared.peers.others().into_iter().map(|m| m.peer).collect()
 }
 
 /// Binds the control socket with mode 0600 from the start (umask 0177

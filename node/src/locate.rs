@@ -158,12 +158,7 @@ async fn ask_everyone(
         ));
     }
     for node in &unreachable {
-        if shared
-            .peers
-            .last_listing(node)
-            .iter()
-            .any(|w| w.name == name && w.superseded_by.is_none())
-        {
+        if shared.peers.last_listed(node, name) {
             return Err(Failure::new(
                 ErrorKind::Unreachable,
                 format!("workspace '{name}' is on node '{node}', which is unreachable"),

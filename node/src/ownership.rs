@@ -13,9 +13,13 @@
 //! Before the actor tree exists, `startup` does the same from the stored
 //! records.
 
+use std::sync::Arc;
+
 use roam_actors::model::{Owner, WorkspaceRecord};
 use roam_actors::node::NodeMsg;
+
 use roam_mesh::PeerId;
+use tokio::sync::broadcast;
 
 use crate::api::{Claim, Location, Request, Response};
 use crate::error::Failure;
@@ -237,6 +241,32 @@ fn supersede(shared: &Shared, claim: &Claim) {
         owner: owner_of(claim),
         epoch: claim.epoch,
     });
+}
+
+/// Exchanges with every member connected now, then with each that
+/// (re)connects, for the node's life. Missed connect events (a lagging
+/// queue) mean a round with every connected member again.
+pub async fn follow(shared: Arc<Shared>, mut connects: broadcast::Receiver<PeerId>) {
+    let each = |peers: Vec<PeerId>| {
+        for peer in peers {
+            let shared = shared.clone();
+            tokio::spawn(async move { exchange_with(&shared, peer).await });
+        }
+    };
+    each(shared.peers.connected_members().await);
+    loop {
+        match connects.recv().await {
+            Ok(peer) => each(vec![peer]),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "missed connect events; exchanging with every member"
+                );
+                each(shared.peers.connected_members().await);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Tells `peer` what we own and supersedes what it holds newer. Run on

@@ -289,6 +289,24 @@ impl Peers {
             .unwrap_or_default()
     }
 
+    /// The members connected right now.
+    pub async fn connected_members(&self) -> Vec<PeerId> {
+        let members: Vec<String> = self.others().into_iter().map(|m| m.peer).collect();
+        self.connected()
+            .await
+            .into_iter()
+            .filter(|p| members.contains(&p.to_string()))
+            .collect()
+    }
+
+    /// Whether the last listing `node` gave held a live workspace `name`
+    /// (what is known of a node that cannot be asked now).
+    pub fn last_listed(&self, node: &str, name: &str) -> bool {
+        self.last_listing(node)
+            .iter()
+            .any(|w| w.name == name && w.superseded_by.is_none())
+    }
+
     pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
         self.rtt.lock().ok()?.get(peer).copied()
     }

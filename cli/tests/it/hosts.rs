@@ -375,20 +375,7 @@ fn a_host_whose_disk_is_full_is_not_added() {
 
 #[test]
 fn on_a_host_without_tmux_the_agent_is_detached_with_setsid_and_outlives_the_connection() {
-    // A PATH whose tmux does not work: the host "has no tmux".
-    let fake = tempfile::tempdir().unwrap();
-    let fake_tmux = fake.path().join("tmux");
-    std::fs::write(&fake_tmux, "#!/bin/sh\nexit 127\n").unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&fake_tmux)
-        .status()
-        .unwrap();
-    let path = format!(
-        "PATH={}:/usr/local/bin:/usr/bin:/bin",
-        fake.path().display()
-    );
-    let (s, home_dir) = isolated_host_with(&path);
+    let (s, home_dir, _fake) = isolated_host_without_tmux();
     let report = s.node.ok(&["host", "check", "box"]);
     assert!(
         report.contains("no tmux: agents are detached with setsid"),
@@ -644,21 +631,26 @@ fn stopping_one_agent_on_a_host_leaves_an_agent_whose_name_it_prefixes_running()
     s.node.ok(&["rm", "pfxagents", "--force"]);
 }
 
+/// Makes workspace `ws` on `box` with the test agent and waits until it runs.
+fn start_on_box(node: &TestNode, ws: &str) {
+    node.ok(&[
+        "new",
+        ws,
+        "--on",
+        "ssh:box",
+        "--agent",
+        "test",
+        "--prompt",
+        &format!("echo started-{ws}"),
+    ]);
+    node.wait_logs(ws, &format!("started-{ws}"));
+}
+
 #[test]
 fn removing_a_workspace_on_a_host_leaves_one_whose_name_it_prefixes_running() {
     let (s, home) = isolated_host();
     for ws in ["rmpfx", "rmpfx_bar", "rmpfx-bar"] {
-        s.node.ok(&[
-            "new",
-            ws,
-            "--on",
-            "ssh:box",
-            "--agent",
-            "test",
-            "--prompt",
-            &format!("echo started-{ws}"),
-        ]);
-        s.node.wait_logs(ws, &format!("started-{ws}"));
+        start_on_box(&s.node, ws);
     }
     assert_eq!(host_sessions(&home).len(), 3, "{:?}", host_sessions(&home));
 
@@ -679,7 +671,8 @@ fn removing_a_workspace_on_a_host_leaves_one_whose_name_it_prefixes_running() {
     );
 }
 
-/// `isolated_host` whose tmux does not work (the host "has no tmux").
+/// `isolated_host` whose tmux does not work (the host "has no tmux"): a
+/// PATH whose `tmux` exits 127. Keep the returned dir alive.
 fn isolated_host_without_tmux() -> (Setup, HostHome, tempfile::TempDir) {
     let fake = tempfile::tempdir().unwrap();
     let fake_tmux = fake.path().join("tmux");
@@ -711,17 +704,7 @@ fn detached_runs(home: &HostHome) -> Vec<String> {
 fn removing_a_workspace_on_a_host_without_tmux_leaves_one_whose_name_it_prefixes_running() {
     let (s, home, _fake) = isolated_host_without_tmux();
     for ws in ["detpfx", "detpfx_bar"] {
-        s.node.ok(&[
-            "new",
-            ws,
-            "--on",
-            "ssh:box",
-            "--agent",
-            "test",
-            "--prompt",
-            &format!("echo started-{ws}"),
-        ]);
-        s.node.wait_logs(ws, &format!("started-{ws}"));
+        start_on_box(&s.node, ws);
     }
     assert_eq!(detached_runs(&home).len(), 2, "{:?}", detached_runs(&home));
 
