@@ -13,6 +13,10 @@
 //!   current screen and then exactly the bytes that follow it (taken in one
 //!   message, so nothing falls between). The actor outlives its process so
 //!   the scrollback stays readable; it is persisted every second and on stop.
+//!   Memory is bounded by bytes whatever the process or a viewer does:
+//!   output in flight to the actor (`OUTPUT_IN_FLIGHT`, the reader waits),
+//!   output held for a lagging viewer (`SUBSCRIBER_DEPTH` × `READ_CHUNK`,
+//!   then it resyncs), input not yet written (`INPUT_PENDING`, then dropped).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -21,15 +25,28 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::broadcast;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::agent::AgentMsg;
 use crate::scrollback::Scrollback;
 
-/// Subscriber channel depth, in chunks. A viewer that falls further behind
-/// gets `Lagged` and resynchronises from the screen, as mosh does, instead of
-/// holding the agent back or growing memory without bound.
-const SUBSCRIBER_DEPTH: usize = 4096;
+/// The largest read from the PTY, so every bound below counted in chunks is
+/// also one in bytes.
+const READ_CHUNK: usize = 16 * 1024;
+/// Subscriber channel depth, in chunks (at most 4 MiB held for a viewer
+/// that stalls). A viewer that falls further behind gets `Lagged` and
+/// resynchronises from the screen, as mosh does, instead of holding the
+/// agent back or growing memory without bound.
+const SUBSCRIBER_DEPTH: usize = 256;
+/// Output read from the PTY but not yet taken in by the actor. Past this
+/// the reader waits, so an agent that writes faster than the screen model
+/// parses is held back by its own terminal (its writes block, as on a slow
+/// real terminal) instead of filling the actor's mailbox.
+const OUTPUT_IN_FLIGHT: usize = 1024 * 1024;
+/// Input accepted but not yet written to the PTY. A process that stops
+/// reading its terminal loses keys past this, as a full tty input queue
+/// does, instead of the node buffering them without end.
+const INPUT_PENDING: usize = 1024 * 1024;
 /// How much scrollback is replayed into a fresh screen model after a restart.
 const SCREEN_REBUILD_BYTES: usize = 256 * 1024;
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
@@ -79,7 +96,9 @@ pub struct PtySpec {
 }
 
 pub enum PtyMsg {
-    Output(Vec<u8>),
+    /// Bytes from the reader; the permit is its share of
+    /// `OUTPUT_IN_FLIGHT`, given back when the message is handled.
+    Output(Vec<u8>, OwnedSemaphorePermit),
     ReadEnded,
     ChildExited {
         code: i32,
@@ -112,7 +131,15 @@ pub struct PtyState {
     screen: vt100::Parser,
     events: broadcast::Sender<PtyEvent>,
     master: Box<dyn MasterPty + Send>,
-    input: std::sync::mpsc::Sender<Vec<u8>>,
+    input: std::sync::mpsc::Sender<(Vec<u8>, OwnedSemaphorePermit)>,
+    /// `INPUT_PENDING`, in bytes.
+    input_room: Arc<Semaphore>,
+    /// `OUTPUT_IN_FLIGHT`, in bytes; closed when the actor stops, which
+    /// frees a reader waiting on it.
+    output_room: Arc<Semaphore>,
+    /// Input dropped since the process last took some, for one warning per
+    /// episode rather than one per key.
+    input_dropped: usize,
     killer: Box<dyn ChildKiller + Send + Sync>,
     pid: Option<u32>,
     last_output: Instant,
@@ -143,6 +170,7 @@ impl Actor for PtyActor {
         _myself: ActorRef<PtyMsg>,
         state: &mut PtyState,
     ) -> Result<(), ActorProcessingErr> {
+        state.output_room.close();
         state.kill();
         state.persist();
         Ok(())
@@ -155,7 +183,7 @@ impl Actor for PtyActor {
         state: &mut PtyState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PtyMsg::Output(bytes) => state.output(&bytes),
+            PtyMsg::Output(bytes, _room) => state.output(&bytes),
             PtyMsg::ReadEnded => {
                 state.read_ended();
                 if state.child_exit.is_none() {
@@ -226,15 +254,25 @@ impl PtyState {
         let mut writer = pair.master.take_writer()?;
 
         let out = myself.clone();
+        let output_room = Arc::new(Semaphore::new(OUTPUT_IN_FLIGHT));
+        let room = output_room.clone();
         std::thread::Builder::new()
             .name("pty-read".into())
             .spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
+                let mut buf = vec![0u8; READ_CHUNK];
                 loop {
+                    // Room first, then read: while the actor is behind, the
+                    // bytes stay in the kernel's PTY buffer and the agent's
+                    // writes block.
+                    let Ok(permit) = futures::executor::block_on(
+                        room.clone().acquire_many_owned(READ_CHUNK as u32),
+                    ) else {
+                        return; // the actor stopped
+                    };
                     match reader.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if out.cast(PtyMsg::Output(buf[..n].to_vec())).is_err() {
+                            if out.cast(PtyMsg::Output(buf[..n].to_vec(), permit)).is_err() {
                                 return;
                             }
                         }
@@ -253,11 +291,12 @@ impl PtyState {
                 };
                 let _ = waiter.cast(PtyMsg::ChildExited { code });
             })?;
-        let (input, input_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (input, input_rx) = std::sync::mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>();
         std::thread::Builder::new()
             .name("pty-write".into())
             .spawn(move || {
-                for chunk in input_rx {
+                // The permit is dropped, giving its room back, once written.
+                for (chunk, _room) in input_rx {
                     if writer
                         .write_all(&chunk)
                         .and_then(|_| writer.flush())
@@ -275,6 +314,9 @@ impl PtyState {
             events,
             master: pair.master,
             input,
+            input_room: Arc::new(Semaphore::new(INPUT_PENDING)),
+            output_room,
+            input_dropped: 0,
             killer,
             pid,
             last_output: Instant::now(),
@@ -331,8 +373,30 @@ impl PtyState {
     }
 
     fn input(&mut self, bytes: Vec<u8>) {
-        if self.child_exit.is_none() {
-            let _ = self.input.send(bytes);
+        if self.child_exit.is_some() {
+            return;
+        }
+        let room = u32::try_from(bytes.len())
+            .ok()
+            .and_then(|n| self.input_room.clone().try_acquire_many_owned(n).ok());
+        match room {
+            Some(room) => {
+                if self.input_dropped > 0 {
+                    tracing::info!(pid = ?self.pid, dropped_bytes = self.input_dropped, "the agent reads its terminal again");
+                    self.input_dropped = 0;
+                }
+                let _ = self.input.send((bytes, room));
+            }
+            None => {
+                if self.input_dropped == 0 {
+                    tracing::warn!(
+                        pid = ?self.pid,
+                        bound_bytes = INPUT_PENDING,
+                        "the agent is not reading its terminal; input past the bound is dropped"
+                    );
+                }
+                self.input_dropped = self.input_dropped.saturating_add(bytes.len());
+            }
         }
     }
 

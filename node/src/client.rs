@@ -66,10 +66,11 @@ impl Client {
     }
 
     /// After `Response::Streaming`: the two directions of the stream.
+    /// Must be called inside a tokio runtime: frames are read on a task.
     pub fn into_stream(self) -> (DownStream, UpStream) {
         (
             DownStream {
-                reader: self.reader,
+                frames: conn::FrameReader::spawn(self.reader, 64),
             },
             UpStream {
                 writer: self.writer,
@@ -78,13 +79,23 @@ impl Client {
     }
 }
 
+/// The node's side of a terminal stream. Frames are read on a task of
+/// their own, so `recv` is cancel-safe and may race keys and window
+/// changes in `select!` without losing half a frame.
 pub struct DownStream {
-    reader: OwnedReadHalf,
+    frames: conn::FrameReader<Down>,
 }
 
 impl DownStream {
+    /// The next frame; `Ok(None)` once the stream ends cleanly.
     pub async fn recv(&mut self) -> Result<Option<Down>, ClientError> {
-        Ok(conn::recv::<Down, _>(&mut self.reader).await?)
+        match self.frames.recv().await {
+            Some(frame) => Ok(Some(frame)),
+            None => match self.frames.take_error() {
+                Some(e) => Err(e.into()),
+                None => Ok(None),
+            },
+        }
     }
 }
 

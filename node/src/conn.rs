@@ -29,10 +29,11 @@ pub async fn send<T: Encode, W: AsyncWrite + Unpin>(w: &mut W, value: &T) -> Res
 
 /// Frames read on a task of their own and handed over a channel. Reading a
 /// frame is not cancel-safe, so it must never race in `select!`; receiving
-/// from this is. It ends when the stream ends or sends garbage, and the
-/// task stops when this is dropped.
+/// from this is. It ends when the stream ends or sends garbage (then
+/// `take_error` says what was wrong), and the task stops when this is dropped.
 pub struct FrameReader<T> {
-    frames: tokio::sync::mpsc::Receiver<T>,
+    frames: tokio::sync::mpsc::Receiver<Result<T, ConnError>>,
+    error: Option<ConnError>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -43,17 +44,39 @@ impl<T: Decode<()> + Send + 'static> FrameReader<T> {
     ) -> FrameReader<T> {
         let (tx, frames) = tokio::sync::mpsc::channel(depth);
         let task = tokio::spawn(async move {
-            while let Ok(Some(frame)) = recv::<T, _>(&mut reader).await {
-                if tx.send(frame).await.is_err() {
+            loop {
+                let frame = match recv::<T, _>(&mut reader).await {
+                    Ok(Some(frame)) => Ok(frame),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                let last = frame.is_err();
+                if tx.send(frame).await.is_err() || last {
                     break;
                 }
             }
         });
-        FrameReader { frames, task }
+        FrameReader {
+            frames,
+            error: None,
+            task,
+        }
     }
 
+    /// The next frame; `None` once the stream has ended (cancel-safe).
     pub async fn recv(&mut self) -> Option<T> {
-        self.frames.recv().await
+        match self.frames.recv().await? {
+            Ok(frame) => Some(frame),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// Why the stream ended, if it was not a clean close.
+    pub fn take_error(&mut self) -> Option<ConnError> {
+        self.error.take()
     }
 }
 

@@ -84,3 +84,50 @@ fn logs_follow_streams_new_output_after_the_scrollback() {
     node.ok(&["send", "tail", "echo new-line"]);
     follower.wait_for("new-line");
 }
+
+/// Caught `roam attach` reading a frame inside `select!`: a key or a window
+/// change winning the race mid-frame dropped half a frame, and every later
+/// frame was read from the wrong offset (a "frame too large" error, or a
+/// spurious reconnect on an SSH host).
+#[test]
+fn attach_stays_in_frame_while_typing_and_resizing_during_heavy_output() {
+    let node = TestNode::started();
+    node.ok(&["new", "storm", "--agent", "test"]);
+    node.wait_logs("storm", "> ");
+    let mut viewer = PtyClient::spawn(&node, &["attach", "storm"], 30, 100);
+    viewer.wait_for("> ");
+    viewer.type_bytes(b"spam 300000 100\r");
+    let mut turn = 0u32;
+    wait_until("the spam to end while keys and resizes race it", || {
+        // Keys the agent ignores on an empty line, and window changes.
+        for _ in 0..100 {
+            turn += 1;
+            viewer.type_bytes(b" ");
+            let (rows, cols) = if turn.is_multiple_of(2) {
+                (30, 100)
+            } else {
+                (31, 101)
+            };
+            viewer.resize(rows, cols);
+        }
+        assert!(
+            viewer.running(),
+            "attach ended during the storm:\n{}",
+            tail(&viewer.text())
+        );
+        node.logs("storm").contains("line 300000 ")
+    });
+    viewer.clear();
+    viewer.type_bytes(b"\recho after-the-storm\r");
+    viewer.wait_for("after-the-storm\r\n");
+    viewer.type_bytes(&[0x1d]);
+    assert!(viewer.wait_exit(), "detach exits 0");
+    viewer.wait_for("[roam] detached from storm");
+    let text = viewer.text();
+    assert!(!text.contains("lost"), "the stream broke:\n{}", tail(&text));
+}
+
+fn tail(text: &str) -> &str {
+    let at = text.len().saturating_sub(2000);
+    text.get(at..).unwrap_or(text)
+}

@@ -275,6 +275,16 @@ pub struct PtyClient {
 
 impl PtyClient {
     pub fn spawn(node: &TestNode, args: &[&str], rows: u16, cols: u16) -> PtyClient {
+        PtyClient::start(node, args, rows, cols, true)
+    }
+
+    /// A terminal that is never read: once its buffer is full the `roam`
+    /// process in it blocks on every write, as with a frozen terminal.
+    pub fn spawn_stalled(node: &TestNode, args: &[&str], rows: u16, cols: u16) -> PtyClient {
+        PtyClient::start(node, args, rows, cols, false)
+    }
+
+    fn start(node: &TestNode, args: &[&str], rows: u16, cols: u16, read: bool) -> PtyClient {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -295,15 +305,17 @@ impl PtyClient {
         let writer = pair.master.take_writer().unwrap();
         let output = Arc::new(Mutex::new(Vec::new()));
         let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
+        if read {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
                 }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+            });
+        }
         PtyClient {
             output,
             writer,
@@ -314,6 +326,16 @@ impl PtyClient {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Forgets what the terminal showed so far.
+    pub fn clear(&self) {
+        self.output.lock().unwrap().clear();
+    }
+
+    /// Whether the client process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     pub fn wait_for(&self, needle: &str) {

@@ -5,6 +5,7 @@
 
 mod attach;
 mod bad_input;
+mod flood;
 mod harness;
 mod hosts;
 mod lan;
