@@ -303,6 +303,7 @@ impl AgentActor {
             cwd: command.cwd,
             env,
             scrollback_path: path,
+            mark_path: self.rt.mark_path(&self.workspace, &state.record.name),
             scrollback_bytes: self.rt.scrollback_bytes,
             rows: state.size.0,
             cols: state.size.1,

@@ -22,6 +22,7 @@
 
 pub mod agent;
 pub mod error;
+pub mod leftover;
 pub mod model;
 pub mod node;
 pub mod persist;
@@ -29,6 +30,7 @@ pub mod profile;
 pub mod pty;
 pub mod remote;
 pub mod scrollback;
+pub mod session;
 pub mod site;
 pub mod status;
 pub mod workspace;
@@ -45,6 +47,8 @@ pub struct Runtime {
     pub node: model::Owner,
     pub worktrees_dir: PathBuf,
     pub scrollback_dir: PathBuf,
+    /// Where running agents leave their marks (`leftover`).
+    pub run_dir: PathBuf,
     pub profiles: BTreeMap<String, profile::Profile>,
     pub default_profile: String,
     pub scrollback_bytes: usize,
@@ -67,6 +71,10 @@ impl Runtime {
                 name: name.to_string(),
                 known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
             })
+    }
+
+    pub fn mark_path(&self, workspace: &str, agent: &str) -> PathBuf {
+        self.run_dir.join(workspace).join(format!("{agent}.mark"))
     }
 
     pub fn scrollback_path(&self, workspace: &str, agent: &str) -> PathBuf {

@@ -23,12 +23,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::agent::AgentMsg;
+use crate::leftover::Mark;
 use crate::scrollback::Scrollback;
+use crate::session::Session;
 
 /// The largest read from the PTY, so every bound below counted in chunks is
 /// also one in bytes.
@@ -50,8 +52,9 @@ const INPUT_PENDING: usize = 1024 * 1024;
 /// How much scrollback is replayed into a fresh screen model after a restart.
 const SCREEN_REBUILD_BYTES: usize = 256 * 1024;
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
-/// How long an agent has to exit after SIGHUP before its group is killed.
-const KILL_GRACE: Duration = Duration::from_secs(3);
+/// How long an agent's session has to exit after SIGHUP before what is left
+/// of it is killed.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug)]
 pub enum PtyEvent {
@@ -87,6 +90,8 @@ pub struct PtySpec {
     pub env: Vec<(String, String)>,
     pub scrollback_path: PathBuf,
     pub scrollback_bytes: usize,
+    /// Where the running process is marked (`leftover`).
+    pub mark_path: PathBuf,
     pub rows: u16,
     pub cols: u16,
     /// Written into the scrollback and screen before the process starts
@@ -114,10 +119,9 @@ pub enum PtyMsg {
     },
     Scrollback(RpcReplyPort<Vec<u8>>),
     Activity(RpcReplyPort<Activity>),
-    /// Ends the process (SIGHUP, then SIGKILL to its group after a grace).
+    /// Ends the process and its whole session (SIGHUP, then SIGKILL to
+    /// what is left after a grace).
     Kill,
-    /// The grace is over: SIGKILL the process group if it still runs.
-    ForceKill,
     /// The PTY stopped giving output a while ago; fail if the process
     /// still runs (its terminal is broken, the agent restarts it).
     CheckReadEnded,
@@ -140,8 +144,12 @@ pub struct PtyState {
     /// Input dropped since the process last took some, for one warning per
     /// episode rather than one per key.
     input_dropped: usize,
-    killer: Box<dyn ChildKiller + Send + Sync>,
     pid: Option<u32>,
+    /// While the process runs: its mark, so a node that dies now has its
+    /// next run end it.
+    mark: Option<Arc<Mark>>,
+    /// Set once the session is being ended, so it is ended once.
+    ending: bool,
     last_output: Instant,
     produced_output: bool,
     child_exit: Option<i32>,
@@ -171,7 +179,11 @@ impl Actor for PtyActor {
         state: &mut PtyState,
     ) -> Result<(), ActorProcessingErr> {
         state.output_room.close();
-        state.kill();
+        // Waited for here, so the node never exits (or starts the agent
+        // again) while the session still runs.
+        if let Some(ending) = state.end_session() {
+            let _ = ending.await;
+        }
         state.persist();
         Ok(())
     }
@@ -207,10 +219,9 @@ impl Actor for PtyActor {
                 let _ = reply.send(state.activity());
             }
             PtyMsg::Kill => {
-                state.kill();
-                myself.send_after(KILL_GRACE, || PtyMsg::ForceKill);
+                // Ends on its own: the handler does not wait out the grace.
+                let _ = state.end_session();
             }
-            PtyMsg::ForceKill => state.force_kill(),
             PtyMsg::Persist => state.persist(),
         }
         Ok(())
@@ -249,7 +260,13 @@ impl PtyState {
         // hide the child's exit from the reader.
         drop(pair.slave);
         let pid = child.process_id();
-        let killer = child.clone_killer();
+        let mark = pid.and_then(|pid| match Mark::record(spec.mark_path.clone(), pid as i32) {
+            Ok(mark) => Some(Arc::new(mark)),
+            Err(e) => {
+                tracing::warn!(pid, error = %e, "cannot mark the agent's process; a crash of the node would leave it running");
+                None
+            }
+        });
         let mut reader = pair.master.try_clone_reader()?;
         let mut writer = pair.master.take_writer()?;
 
@@ -284,10 +301,15 @@ impl PtyState {
         std::thread::Builder::new()
             .name("pty-wait".into())
             .spawn(move || {
-                let code = match child.wait() {
-                    Ok(status) if status.signal().is_some() => 128 + 1,
-                    Ok(status) => status.exit_code() as i32,
-                    Err(_) => -1,
+                // Waited for by pid rather than through portable-pty, whose
+                // status keeps only the signal's name: a signal exit is
+                // 128 + its number, as a shell reports it.
+                let code = match pid {
+                    Some(pid) => wait_exit_code(pid as i32),
+                    None => match child.wait() {
+                        Ok(status) => status.exit_code() as i32,
+                        Err(_) => -1,
+                    },
                 };
                 let _ = waiter.cast(PtyMsg::ChildExited { code });
             })?;
@@ -317,8 +339,9 @@ impl PtyState {
             input_room: Arc::new(Semaphore::new(INPUT_PENDING)),
             output_room,
             input_dropped: 0,
-            killer,
             pid,
+            mark,
+            ending: false,
             last_output: Instant::now(),
             produced_output: false,
             child_exit: None,
@@ -356,6 +379,13 @@ impl PtyState {
 
     fn child_exited(&mut self, code: i32) {
         self.child_exit = Some(code);
+        // What the agent left in its session when it ended by itself is its
+        // own (as under tmux); while we end it, the end clears the mark.
+        if !self.ending
+            && let Some(mark) = self.mark.take()
+        {
+            mark.clear();
+        }
         self.report_exit();
     }
 
@@ -444,26 +474,48 @@ impl PtyState {
         }
     }
 
-    fn kill(&mut self) {
-        if self.child_exit.is_none() {
-            let _ = self.killer.kill();
-        }
+    /// Ends the process's whole session on a blocking thread: SIGHUP to
+    /// every member, SIGKILL to what is left after `KILL_GRACE` (a shell's
+    /// background jobs have groups of their own, so the group is not
+    /// enough). Then the mark goes. None if it no longer runs or is already
+    /// being ended.
+    fn end_session(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let (None, Some(pid), false) = (self.child_exit, self.pid, self.ending) else {
+            return None;
+        };
+        self.ending = true;
+        let mark = self.mark.take();
+        Some(tokio::task::spawn_blocking(move || {
+            Session { leader: pid as i32 }.end(KILL_GRACE);
+            if let Some(mark) = mark {
+                mark.clear();
+            }
+        }))
     }
 
-    /// An agent that ignores SIGHUP gets SIGKILL, with everything it started
-    /// (it leads its own session and process group).
+    /// An agent whose terminal broke gets SIGKILL, with its whole session.
     fn force_kill(&mut self) {
         if let (None, Some(pid)) = (self.child_exit, self.pid) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            Session { leader: pid as i32 }.signal(nix::sys::signal::Signal::SIGKILL);
         }
     }
 
     fn persist(&mut self) {
         if let Err(e) = self.scrollback.persist() {
             tracing::warn!(error = %e, "cannot persist scrollback; will retry");
+        }
+    }
+}
+
+/// Reaps `pid` and says how it ended: its code, or 128 + the signal.
+fn wait_exit_code(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return -1,
         }
     }
 }

@@ -79,6 +79,20 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let name = me.node.clone();
     let store = Arc::new(Store::open(&paths.store(), &me.peer)?);
     let records = store.all();
+    // The store is ours (sled holds its lock), so no other node runs these
+    // agents: whatever a crashed run left is ended before any starts again.
+    let run_dir = paths.run();
+    let ended = tokio::task::spawn_blocking(move || {
+        roam_actors::leftover::end_left_over(&run_dir, roam_actors::pty::KILL_GRACE)
+    })
+    .await
+    .unwrap_or(0);
+    if ended > 0 {
+        tracing::warn!(
+            sessions = ended,
+            "ended agents a previous run of the node left running"
+        );
+    }
     let hosts = Arc::new(crate::hosts::Hosts::new(
         store.clone(),
         agent_programs(&config),
@@ -89,6 +103,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         node: me.clone(),
         worktrees_dir: paths.worktrees(),
         scrollback_dir: paths.scrollback(),
+        run_dir: paths.run(),
         profiles: config.profiles(),
         default_profile: config.node.default_agent.clone(),
         scrollback_bytes: config.terminal.scrollback_bytes,

@@ -67,7 +67,12 @@ pub fn prepare(paths: &Paths) -> Result<(), DataDirError> {
             .map_err(|e| not_writable(home, e))?;
         tracing::info!(path = %home.display(), old = format!("{mode:o}"), "data dir closed to other users");
     }
-    for dir in [paths.logs(), paths.worktrees(), paths.scrollback()] {
+    for dir in [
+        paths.logs(),
+        paths.worktrees(),
+        paths.scrollback(),
+        paths.run(),
+    ] {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

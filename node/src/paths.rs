@@ -51,6 +51,12 @@ impl Paths {
     pub fn worktrees(&self) -> PathBuf {
         self.home.join("worktrees")
     }
+    /// Marks of running agents, so a node restarted after a crash can end
+    /// what its previous run left (`roam_actors::leftover`).
+    pub fn run(&self) -> PathBuf {
+        self.home.join("run")
+    }
+
     pub fn scrollback(&self) -> PathBuf {
         self.home.join("scrollback")
     }

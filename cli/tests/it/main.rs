@@ -12,6 +12,7 @@ mod lan;
 mod lifecycle;
 mod mesh;
 mod ownership;
+mod processes;
 mod restart;
 mod site;
 mod tidy;
