@@ -114,6 +114,9 @@ pub struct AgentState {
     started_at: SystemTime,
     restarts: VecDeque<Instant>,
     reconnect_wait: Duration,
+    /// The link to the agent's host broke and a reconnect is due: the agent
+    /// runs on there, it did not exit.
+    disconnected: bool,
     size: (u16, u16),
     parent: ActorRef<WorkspaceMsg>,
 }
@@ -138,6 +141,7 @@ impl Actor for AgentActor {
             started_at: SystemTime::now(),
             restarts: VecDeque::new(),
             reconnect_wait: RECONNECT_MIN,
+            disconnected: false,
             size: (24, 80),
             parent: args.parent,
         };
@@ -320,6 +324,9 @@ impl AgentActor {
         }
         state.pty = Some(pty);
         state.stopped = false;
+        // A reattach is still disconnected until its terminal shows the
+        // agent (see `info`).
+        state.disconnected &= launch == Launch::Reattach;
         state.started_at = SystemTime::now();
         Ok(())
     }
@@ -403,6 +410,7 @@ impl AgentActor {
             let wait = state.reconnect_wait;
             state.reconnect_wait = (wait * 2).min(RECONNECT_MAX);
             tracing::info!(workspace = %self.workspace, agent = %state.record.name, wait = ?wait, "lost the host; reconnecting");
+            state.disconnected = true;
             myself.send_after(wait, || AgentMsg::Reconnect);
             return;
         }
@@ -475,6 +483,12 @@ impl AgentState {
     async fn info(&self) -> AgentInfo {
         let (status, pid) = match (&self.pty, self.stopped) {
             (Some(pty), false) => match pty.call(PtyMsg::Activity, Some(CALL_TIMEOUT)).await {
+                // Until a reattached terminal shows the agent again.
+                Ok(ractor::rpc::CallResult::Success(a))
+                    if self.disconnected && (a.exited.is_some() || !a.produced_output) =>
+                {
+                    (AgentStatus::Disconnected, None)
+                }
                 Ok(ractor::rpc::CallResult::Success(a)) => {
                     (status::derive(&a, &self.waiting), a.pid)
                 }
@@ -498,6 +512,7 @@ impl AgentState {
     fn status_without_pty(&self) -> AgentStatus {
         match self.record.exited {
             Some(code) => AgentStatus::Exited { code },
+            None if self.disconnected && !self.stopped => AgentStatus::Disconnected,
             None => AgentStatus::Stopped,
         }
     }

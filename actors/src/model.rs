@@ -99,6 +99,9 @@ pub enum AgentStatus {
     },
     /// Stopped by the user (`roam stop`).
     Stopped,
+    /// On an SSH host that cannot be reached now: it runs on there (in
+    /// tmux, or detached) and is shown again when the link is back.
+    Disconnected,
 }
 
 impl std::fmt::Display for AgentStatus {
@@ -110,6 +113,7 @@ impl std::fmt::Display for AgentStatus {
             AgentStatus::Idle => f.write_str("idle"),
             AgentStatus::Exited { code } => write!(f, "exited({code})"),
             AgentStatus::Stopped => f.write_str("stopped"),
+            AgentStatus::Disconnected => f.write_str("disconnected"),
         }
     }
 }

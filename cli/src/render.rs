@@ -20,8 +20,10 @@ pub fn workspaces(list: &[WorkspaceInfo]) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            // A problem can be long (a host-key warning): it gets a line
+            // of its own below the table.
             let git = match &w.problem {
-                Some(p) => format!("! {p}"),
+                Some(_) => "! see below".to_string(),
                 None => format!("+{}/-{} {}", w.ahead, w.behind, w.base),
             };
             [
@@ -34,10 +36,44 @@ pub fn workspaces(list: &[WorkspaceInfo]) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &["NAME", "NODE", "BRANCH", "AHEAD/BEHIND", "DIRTY", "AGENTS"],
         &rows,
-    )
+    );
+    let width = terminal_width();
+    for w in list {
+        if let Some(p) = &w.problem {
+            // One line, cut to the terminal; `--json` has it whole.
+            let flat: String = p
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let line = format!("! {}: {flat}", w.name);
+            let _ = writeln!(out, "{}", cut(&line, width));
+        }
+    }
+    out
+}
+
+/// The terminal's width: `COLUMNS` if set, else the terminal's own, else 100
+/// (output to a pipe).
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| crossterm::terminal::size().ok().map(|(c, _)| c as usize))
+        .filter(|w| *w >= 20)
+        .unwrap_or(100)
+}
+
+/// `text` in at most `width` characters, an ellipsis marking a cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
 }
 
 pub fn status(s: &NodeStatus) -> String {

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 /// 3: typed errors, workspace ids and owners by PeerId, epochs on requests,
 /// name reservation, ownership exchange.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Envelope {
@@ -299,8 +299,12 @@ pub enum AgentStatus {
     Working,
     WaitingForInput,
     Idle,
-    Exited { code: i32 },
+    Exited {
+        code: i32,
+    },
     Stopped,
+    /// On an SSH host that cannot be reached now; it runs on there.
+    Disconnected,
 }
 
 impl std::fmt::Display for AgentStatus {
@@ -312,6 +316,7 @@ impl std::fmt::Display for AgentStatus {
             AgentStatus::Idle => f.write_str("idle"),
             AgentStatus::Exited { code } => write!(f, "exited({code})"),
             AgentStatus::Stopped => f.write_str("stopped"),
+            AgentStatus::Disconnected => f.write_str("disconnected"),
         }
     }
 }
@@ -326,6 +331,7 @@ impl From<roam_actors::model::AgentStatus> for AgentStatus {
             A::Idle => AgentStatus::Idle,
             A::Exited { code } => AgentStatus::Exited { code },
             A::Stopped => AgentStatus::Stopped,
+            A::Disconnected => AgentStatus::Disconnected,
         }
     }
 }

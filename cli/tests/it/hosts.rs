@@ -425,7 +425,10 @@ fn on_a_host_without_tmux_the_agent_is_detached_with_setsid_and_outlives_the_con
 }
 
 #[test]
-fn a_host_that_went_down_shows_its_workspace_with_the_problem() {
+/// Caught the agent shown as `exited(75)` (the internal "link broke" code)
+/// while its host was down, and the problem text stretching the table's
+/// AHEAD/BEHIND column across screens.
+fn a_host_that_went_down_shows_its_agent_disconnected_and_the_problem_on_a_line_of_its_own() {
     let (s, _home) = isolated_host();
     s.node
         .ok(&["new", "gone", "--on", "ssh:box", "--agent", "test"]);
@@ -451,6 +454,34 @@ fn a_host_that_went_down_shows_its_workspace_with_the_problem() {
             .is_some_and(|p| p.contains("127.0.0.1") || p.contains("ssh:box"))
     });
     assert!(shown, "{last}");
+    wait_until("the agent to show as disconnected", || {
+        s.node.agent_state("gone", 0) == "disconnected"
+    });
+    let problem = s.node.workspace("gone")["problem"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let table = String::from_utf8(
+        s.node
+            .command(&["ls"])
+            .env("COLUMNS", "60")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(table.contains("test: disconnected"), "{table}");
+    assert!(!table.contains("exited"), "{table}");
+    let row = table.lines().find(|l| l.starts_with("gone ")).unwrap();
+    assert!(
+        !row.contains(&problem),
+        "the problem is in the table row: {row}"
+    );
+    let own = table.lines().find(|l| l.starts_with("! gone: ")).unwrap();
+    assert!(
+        own.chars().count() <= 60,
+        "the problem line is not cut to the width: {own}"
+    );
     let err = s.node.fails(&["host", "check", "box"]);
     assert!(err.contains("127.0.0.1"), "{err}");
 }

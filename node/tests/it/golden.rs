@@ -461,6 +461,7 @@ fn golden_wire_bytes_hold_for_this_protocol_version() {
         AgentStatus::Idle,
         AgentStatus::Exited { code: -1 },
         AgentStatus::Stopped,
+        AgentStatus::Disconnected,
     ]
     .iter()
     .enumerate()
