@@ -102,7 +102,10 @@ pub enum AgentMsg {
     },
     /// Show an agent on an SSH host again after its connection was lost.
     Reconnect,
+    /// The once-a-second look for the agent's session file.
     FindSession,
+    /// What a look found (it runs on a blocking thread).
+    SessionFound(Option<String>),
 }
 
 pub struct AgentState {
@@ -114,6 +117,8 @@ pub struct AgentState {
     started_at: SystemTime,
     restarts: VecDeque<Instant>,
     reconnect_wait: Duration,
+    /// A look for the session file is under way.
+    looking: bool,
     /// The link to the agent's host broke and a reconnect is due: the agent
     /// runs on there, it did not exit.
     disconnected: bool,
@@ -142,6 +147,7 @@ impl Actor for AgentActor {
             restarts: VecDeque::new(),
             reconnect_wait: RECONNECT_MIN,
             disconnected: false,
+            looking: false,
             size: (24, 80),
             parent: args.parent,
         };
@@ -200,7 +206,10 @@ impl Actor for AgentActor {
             }
             AgentMsg::Stop(reply) => {
                 // Last look for the session, so a quick stop can still resume.
-                self.find_session(state);
+                if let Some((dir, since)) = self.session_look(state) {
+                    let found = profile::newest_session_off_thread(dir, since).await;
+                    self.session_found(state, found);
+                }
                 // Its terminal here may only show it: end it where it runs.
                 self.site
                     .end_agent(&self.workspace, &state.record.name)
@@ -213,7 +222,11 @@ impl Actor for AgentActor {
             }
             AgentMsg::PtyExited { code } => self.pty_exited(&myself, state, code),
             AgentMsg::Reconnect => self.reconnect(&myself, state).await,
-            AgentMsg::FindSession => self.find_session(state),
+            AgentMsg::FindSession => self.find_session(&myself, state),
+            AgentMsg::SessionFound(found) => {
+                state.looking = false;
+                self.session_found(state, found);
+            }
         }
         Ok(())
     }
@@ -274,7 +287,7 @@ impl AgentActor {
         );
         let argv = command.argv;
         let program = argv.first().cloned().unwrap_or_default();
-        if profile::find_program(&program).is_none() {
+        if profile::find_program_off_thread(&program).await.is_none() {
             return Err(ActorError::ProgramMissing {
                 profile: state.record.profile.clone(),
                 program,
@@ -375,9 +388,22 @@ impl AgentActor {
                 .success_or_internal();
         }
         let path = self.rt.scrollback_path(&self.workspace, &state.record.name);
-        Scrollback::open(&path, self.rt.scrollback_bytes)
-            .map(|s| s.contents())
-            .map_err(|e| ActorError::Internal(format!("cannot read {}: {e}", path.display())))
+        let cap = self.rt.scrollback_bytes;
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || Scrollback::read(&path, cap))
+        };
+        match read.await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) => Err(ActorError::Internal(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+            Err(e) => Err(ActorError::Internal(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
     }
 
     async fn start(
@@ -435,26 +461,49 @@ impl AgentActor {
         }
     }
 
-    fn find_session(&self, state: &mut AgentState) {
-        if !self.site.sees_session_files() {
+    /// Starts a look for the session file on a blocking thread (it reads a
+    /// folder), unless one is under way; its answer comes as `SessionFound`.
+    fn find_session(&self, myself: &ActorRef<AgentMsg>, state: &mut AgentState) {
+        if state.looking {
             return;
         }
-        if state.record.session.is_some() || state.pty.is_none() {
-            return;
-        }
-        let Some(template) = &state.profile.session_dir else {
+        let Some((dir, since)) = self.session_look(state) else {
             return;
         };
+        state.looking = true;
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let found = profile::newest_session_off_thread(dir, since).await;
+            let _ = myself.cast(AgentMsg::SessionFound(found));
+        });
+    }
+
+    /// Where to look for this agent's session file and since when, if a
+    /// look is due.
+    fn session_look(&self, state: &AgentState) -> Option<(PathBuf, SystemTime)> {
+        if !self.site.sees_session_files() {
+            return None;
+        }
+        if state.record.session.is_some() || state.pty.is_none() {
+            return None;
+        }
+        let template = state.profile.session_dir.as_ref()?;
         let dir = profile::expand_session_dir(template, &self.rt.home, &self.workdir);
         // Files touched just before our start belong to someone else.
         let since = state.started_at - Duration::from_secs(1);
-        if let Some(id) = profile::newest_session(&dir, since) {
-            tracing::info!(workspace = %self.workspace, agent = %state.record.name, session = %id, "found agent session");
-            state.record.session = Some(id);
-            let _ = state
-                .parent
-                .cast(WorkspaceMsg::AgentChanged(state.record.clone()));
+        Some((dir, since))
+    }
+
+    fn session_found(&self, state: &mut AgentState, found: Option<String>) {
+        let Some(id) = found else { return };
+        if state.record.session.is_some() {
+            return;
         }
+        tracing::info!(workspace = %self.workspace, agent = %state.record.name, session = %id, "found agent session");
+        state.record.session = Some(id);
+        let _ = state
+            .parent
+            .cast(WorkspaceMsg::AgentChanged(state.record.clone()));
     }
 }
 

@@ -46,8 +46,9 @@ impl Mark {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
+        // Not synced: it only has to outlive the node's process (a crash of
+        // the machine ends the agents with it).
         writeln!(file, "{MARK_VERSION}\n{pid} {start} {}", boot_id())?;
-        file.sync_data()?;
         std::fs::rename(&tmp, &path)?;
         Ok(Mark { path })
     }

@@ -283,7 +283,7 @@ impl NodeActor {
                 tokio::spawn(async move {
                     let _ = rt.store.remove(&record.name).await;
                     site::of(&rt, record.host.as_deref()).discard(&record).await;
-                    let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
+                    remove_files(&rt, &record.name).await;
                     let _ = myself.cast(NodeMsg::Settled(record.name.clone()));
                     let _ = reply.send(Err(e));
                 });
@@ -410,7 +410,7 @@ async fn remove_workspace(
     // From here the work is safe (merged, clean, or in a snapshot ref).
     site.discard(&record).await;
     rt.store.remove(&record.name).await?;
-    let _ = std::fs::remove_dir_all(rt.scrollback_dir.join(&record.name));
+    remove_files(rt, &record.name).await;
     tracing::info!(workspace = %record.name, snapshot = ?saved, "workspace removed");
     Ok(Removed {
         snapshot_ref: saved,
@@ -519,4 +519,24 @@ where
         }
     }
     out
+}
+
+/// Removes a workspace's scrollback and agent marks, off the async threads.
+async fn remove_files(rt: &Runtime, workspace: &str) {
+    let dirs = [
+        rt.scrollback_dir.join(workspace),
+        rt.run_dir.join(workspace),
+    ];
+    let removed = tokio::task::spawn_blocking(move || {
+        for dir in dirs {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %dir.display(), error = %e, "cannot remove a removed workspace's files")
+                }
+            }
+        }
+    });
+    let _ = removed.await;
 }

@@ -133,6 +133,15 @@ pub fn expand_session_dir(template: &str, home: &Path, cwd: &Path) -> PathBuf {
 
 /// Finds `program` the way a shell would: a path with a slash is taken as
 /// is, anything else is searched in `PATH`.
+/// [`find_program`] on a blocking thread: it reads every `PATH` folder.
+pub async fn find_program_off_thread(program: &str) -> Option<PathBuf> {
+    let program = program.to_owned();
+    tokio::task::spawn_blocking(move || find_program(&program))
+        .await
+        .ok()
+        .flatten()
+}
+
 pub fn find_program(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
@@ -148,6 +157,17 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|p| is_exec(p))
+}
+
+/// [`newest_session`] on a blocking thread: it reads a folder.
+pub async fn newest_session_off_thread(
+    dir: PathBuf,
+    since: std::time::SystemTime,
+) -> Option<String> {
+    tokio::task::spawn_blocking(move || newest_session(&dir, since))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// The newest session file (`*.jsonl`) created at or after `since`.

@@ -184,7 +184,10 @@ impl Actor for PtyActor {
         if let Some(ending) = state.end_session() {
             let _ = ending.await;
         }
-        state.persist();
+        // The file holds everything once the writer is done.
+        if let Some(writer) = state.scrollback.close() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
         Ok(())
     }
 
@@ -501,9 +504,7 @@ impl PtyState {
     }
 
     fn persist(&mut self) {
-        if let Err(e) = self.scrollback.persist() {
-            tracing::warn!(error = %e, "cannot persist scrollback; will retry");
-        }
+        self.scrollback.persist();
     }
 }
 

@@ -3,7 +3,8 @@
 //! Hand-written: no crate keeps a byte ring and its on-disk copy together.
 //! The file only ever grows by appends (cheap, crash-safe: a kill loses at
 //! most what was not yet appended) and is rewritten from the ring when it
-//! passes twice the ring's size, so disk use stays bounded.
+//! passes twice the ring's size, so disk use stays bounded. The file is
+//! written on a thread of its own, never on the caller's.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -13,17 +14,38 @@ use std::os::unix::fs::OpenOptionsExt;
 const PRIVATE: u32 = 0o600;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 
 pub struct Scrollback {
     ring: VecDeque<u8>,
     cap: usize,
-    path: PathBuf,
-    /// Bytes pushed since the last successful append to the file.
+    /// Bytes pushed since the last append was handed to the writer.
     pending: Vec<u8>,
     /// The pending bytes no longer describe the file's tail (they overflowed
     /// the ring); the next persist rewrites the whole file.
     rewrite: bool,
-    file_len: u64,
+    writer: Writer,
+}
+
+/// The file side, on a thread of its own: an append or a rewrite (up to
+/// twice the ring, with a `sync_data`) must not hold up the actor that
+/// feeds the terminal, nor the async threads it runs on.
+struct Writer {
+    jobs: Option<Sender<Job>>,
+    /// Set by the thread when the file must be rewritten from the ring: it
+    /// grew past twice the ring, or an append failed (the bytes are still
+    /// in the ring, so the rewrite loses nothing the ring keeps).
+    rewrite_wanted: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Job {
+    Append(Vec<u8>),
+    Rewrite(Vec<u8>),
+    /// Answered once every job before it is done.
+    Flush(Sender<()>),
 }
 
 impl Scrollback {
@@ -31,24 +53,36 @@ impl Scrollback {
     /// earlier run left there.
     pub fn open(path: &Path, cap: usize) -> std::io::Result<Scrollback> {
         let cap = cap.max(1024);
-        let mut ring = VecDeque::new();
-        let mut file_len = 0;
-        if let Ok(mut f) = File::open(path) {
-            file_len = f.metadata()?.len();
-            let start = file_len.saturating_sub(cap as u64);
-            f.seek(SeekFrom::Start(start))?;
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            ring.extend(buf);
-        }
+        let (buf, file_len) = read_tail(path, cap)?;
+        let ring = VecDeque::from(buf);
+        let rewrite_wanted = Arc::new(AtomicBool::new(false));
+        let (jobs, rx) = std::sync::mpsc::channel();
+        let file = FileSide {
+            path: path.to_path_buf(),
+            cap,
+            file_len,
+            rewrite_wanted: rewrite_wanted.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("scrollback".into())
+            .spawn(move || file.run(rx))?;
         Ok(Scrollback {
             ring,
             cap,
-            path: path.to_path_buf(),
             pending: Vec::new(),
             rewrite: false,
-            file_len,
+            writer: Writer {
+                jobs: Some(jobs),
+                rewrite_wanted,
+                thread: Some(thread),
+            },
         })
+    }
+
+    /// What the file at `path` holds, at most `cap` bytes of its tail: a
+    /// stopped agent's scrollback, read without a writer. Blocking.
+    pub fn read(path: &Path, cap: usize) -> std::io::Result<Vec<u8>> {
+        read_tail(path, cap.max(1024)).map(|(buf, _)| buf)
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -84,27 +118,99 @@ impl Scrollback {
         self.ring.is_empty()
     }
 
-    /// Appends what is new to the file, or rewrites it when it grew past
-    /// twice the ring. Nothing is lost on error: the bytes stay pending.
-    pub fn persist(&mut self) -> std::io::Result<()> {
-        if self.rewrite || self.file_len > 2 * self.cap as u64 {
-            return self.rewrite_file();
+    /// Hands what is new to the writer (an append, or the whole ring when
+    /// the file must be rewritten). Never blocks.
+    pub fn persist(&mut self) {
+        let rewrite = self.rewrite || self.writer.rewrite_wanted.swap(false, Ordering::AcqRel);
+        let job = if rewrite {
+            self.pending.clear();
+            self.rewrite = false;
+            Job::Rewrite(self.contents())
+        } else if self.pending.is_empty() {
+            return;
+        } else {
+            Job::Append(std::mem::take(&mut self.pending))
+        };
+        if let Some(jobs) = &self.writer.jobs
+            && jobs.send(job).is_err()
+        {
+            tracing::warn!("the scrollback writer is gone; output is kept in memory only");
         }
-        if self.pending.is_empty() {
-            return Ok(());
+    }
+
+    /// Persists and waits until the file holds everything pushed. Blocking.
+    pub fn flush(&mut self) {
+        self.persist();
+        let (done, wait) = std::sync::mpsc::channel();
+        if let Some(jobs) = &self.writer.jobs
+            && jobs.send(Job::Flush(done)).is_ok()
+        {
+            let _ = wait.recv();
         }
+    }
+
+    /// Persists, then lets the writer finish: the returned thread ends once
+    /// the file holds everything (join it off the async threads).
+    pub fn close(&mut self) -> Option<std::thread::JoinHandle<()>> {
+        self.persist();
+        self.writer.jobs = None;
+        self.writer.thread.take()
+    }
+}
+
+/// The tail of the file at `path` (at most `cap` bytes) and the file's length.
+fn read_tail(path: &Path, cap: usize) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut buf = Vec::new();
+    let mut file_len = 0;
+    if let Ok(mut f) = File::open(path) {
+        file_len = f.metadata()?.len();
+        let start = file_len.saturating_sub(cap as u64);
+        f.seek(SeekFrom::Start(start))?;
+        f.read_to_end(&mut buf)?;
+    }
+    Ok((buf, file_len))
+}
+
+/// The writer thread's state: the file and how long it is.
+struct FileSide {
+    path: PathBuf,
+    cap: usize,
+    file_len: u64,
+    rewrite_wanted: Arc<AtomicBool>,
+}
+
+impl FileSide {
+    fn run(mut self, jobs: Receiver<Job>) {
+        for job in jobs {
+            let done = match job {
+                Job::Append(bytes) => self.append(&bytes),
+                Job::Rewrite(contents) => self.rewrite(&contents),
+                Job::Flush(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+            };
+            if let Err(e) = done {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot persist scrollback; will rewrite it from memory");
+                self.rewrite_wanted.store(true, Ordering::Release);
+            } else if self.file_len > 2 * self.cap as u64 {
+                self.rewrite_wanted.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(PRIVATE)
             .open(&self.path)?;
-        f.write_all(&self.pending)?;
-        self.file_len += self.pending.len() as u64;
-        self.pending.clear();
+        f.write_all(bytes)?;
+        self.file_len += bytes.len() as u64;
         Ok(())
     }
 
-    fn rewrite_file(&mut self) -> std::io::Result<()> {
+    fn rewrite(&mut self, contents: &[u8]) -> std::io::Result<()> {
         // Write beside and rename, so a crash mid-rewrite keeps the old file.
         let tmp = self.path.with_extension("tmp");
         let mut f = OpenOptions::new()
@@ -113,13 +219,10 @@ impl Scrollback {
             .truncate(true)
             .mode(PRIVATE)
             .open(&tmp)?;
-        let contents = self.contents();
-        f.write_all(&contents)?;
+        f.write_all(contents)?;
         f.sync_data()?;
         std::fs::rename(&tmp, &self.path)?;
         self.file_len = contents.len() as u64;
-        self.pending.clear();
-        self.rewrite = false;
         Ok(())
     }
 }
@@ -137,10 +240,10 @@ mod tests {
         for i in 0..1000u32 {
             sb.push(format!("{i:05}\n").as_bytes());
             if i % 7 == 0 {
-                sb.persist().unwrap();
+                sb.persist();
             }
         }
-        sb.persist().unwrap();
+        sb.flush();
         let contents = sb.contents();
         assert_eq!(contents.len(), 1024);
         assert!(contents.ends_with(b"00999\n"));

@@ -22,7 +22,7 @@ impl Site for LocalSite {
     }
 
     fn has_program<'a>(&'a self, program: &'a str) -> BoxFuture<'a, Result<bool, ActorError>> {
-        Box::pin(async move { Ok(profile::find_program(program).is_some()) })
+        Box::pin(async move { Ok(profile::find_program_off_thread(program).await.is_some()) })
     }
 
     fn create<'a>(&'a self, spec: &'a CreateSpec) -> BoxFuture<'a, Result<Placement, ActorError>> {

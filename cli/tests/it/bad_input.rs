@@ -1,6 +1,6 @@
 //! Bad input: one clear line, a non-zero exit, and nothing made half-way.
 
-use crate::harness::{TestNode, git};
+use crate::harness::{TestNode, git, wait_until};
 
 /// Asserts that a failed `roam new` left no workspace, branch or worktree.
 fn nothing_created(node: &TestNode, name: &str) {
@@ -245,8 +245,11 @@ fn a_data_dir_made_with_umask_022_and_what_the_node_writes_in_it_are_private() {
     ]);
     node.wait_logs("secret", "a-secret");
     node.ok(&["stop", "secret"]);
+    // Persisted within a second, on the scrollback's own thread.
+    let scrollback = node.home.join("scrollback/secret/test.log");
+    wait_until("the scrollback file", || scrollback.exists());
     assert_eq!(mode_of(&node.home), 0o700);
-    for dir in ["logs", "scrollback", "worktrees"] {
+    for dir in ["logs", "scrollback", "worktrees", "run"] {
         assert_eq!(mode_of(&node.home.join(dir)), 0o700, "{dir}");
     }
     assert_eq!(

@@ -90,6 +90,57 @@ fn only_the_cli_prints() {
     assert!(word_at(&code(&read("cli/src/main.rs")), "println!").len() > 1);
 }
 
+/// Caught the per-second scrollback persist (a rewrite with `sync_data`),
+/// the per-second session-folder scan, `remove_dir_all` and PATH scans
+/// running on the async threads that serve every request.
+#[test]
+fn blocking_filesystem_work_stays_off_the_async_threads() {
+    let blocking = [
+        "sync_data",
+        "remove_dir_all",
+        "read_dir",
+        "find_program",
+        "newest_session",
+        "Scrollback::read",
+        "end_left_over",
+    ];
+    let mut found = Vec::new();
+    let mut checked = 0;
+    for file in [
+        "actors/src/agent.rs",
+        "actors/src/pty.rs",
+        "actors/src/node.rs",
+        "actors/src/workspace.rs",
+        "actors/src/site/local.rs",
+        "node/src/daemon.rs",
+    ] {
+        let text = code_without_tests(&read(file));
+        for what in blocking {
+            for at in word_at(&text, what) {
+                checked += 1;
+                // Inside the closure of a `spawn_blocking(...)` or a thread.
+                let off_thread = ["spawn_blocking(", ".spawn("].iter().any(|call| {
+                    text[..at].rfind(call).is_some_and(|start| {
+                        let open = start + call.len() - 1;
+                        matching_paren(&text, open) > at
+                    })
+                });
+                if !off_thread {
+                    found.push(format!("{file}:{}: {what}", line_of(&text, at)));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "blocking work on an async thread: {found:#?}"
+    );
+    assert!(
+        checked >= 2,
+        "the check found too little to check: {checked}"
+    );
+}
+
 #[test]
 fn anyhow_only_in_the_cli() {
     for krate in LIBRARIES {

@@ -220,6 +220,24 @@ pub fn matching_brace(text: &str, open: usize) -> usize {
     panic!("unbalanced braces");
 }
 
+/// The index of the `)` closing the `(` at `open` (in scrubbed code).
+pub fn matching_paren(text: &str, open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, ch) in text[open..].char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return open + i;
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses");
+}
+
 /// The body (between the braces) of the first item that `header` starts.
 pub fn body_of<'a>(text: &'a str, header: &str) -> &'a str {
     let at = text.find(header).unwrap_or_else(|| panic!("no `{header}`"));
