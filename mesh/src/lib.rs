@@ -13,6 +13,7 @@
 //! This crate knows nothing about git, workspaces or the request types: it
 //! moves opaque frames between authenticated, admitted peers.
 
+pub mod event_queue;
 pub mod frame;
 pub mod gate;
 pub mod identity;

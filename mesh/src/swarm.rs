@@ -21,6 +21,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
+use crate::event_queue::EventQueue;
 use crate::gate::Gate;
 
 /// The request/response protocol of the node, carried on streams.
@@ -30,6 +31,10 @@ pub const PAIRING_PROTOCOL: StreamProtocol = StreamProtocol::new("/roam/pair/1")
 /// Mesh connections carry long-lived terminal streams; the libp2p default
 /// (10 s idle) would drop a quiet attach.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Often enough that a member that stopped answering is known within a
+/// second or two (the node bounds its calls by the last pong), cheap
+/// enough for a handful of members.
+const PING_EVERY: Duration = Duration::from_millis(500);
 /// Redial backoff for roster members that are not connected.
 const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(60);
@@ -169,9 +174,7 @@ impl Mesh {
                         "/roam/1".into(),
                         key.public(),
                     )),
-                    ping: ping::Behaviour::new(
-                        ping::Config::new().with_interval(Duration::from_secs(10)),
-                    ),
+                    ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_EVERY)),
                     mdns: Toggle::from(mdns),
                     stream: libp2p_stream::Behaviour::new(),
                 }
@@ -200,7 +203,7 @@ impl Mesh {
         let (events, event_rx) = mpsc::channel(256);
         let driver = Driver {
             swarm,
-            events,
+            events: EventQueue::new(events),
             dials: HashMap::new(),
             redial: config
                 .members
@@ -340,7 +343,7 @@ impl Redial {
 
 struct Driver {
     swarm: Swarm<Behaviour>,
-    events: mpsc::Sender<MeshEvent>,
+    events: EventQueue,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, String>>>,
     redial: HashMap<PeerId, Redial>,
     status: MeshStatus,
@@ -350,6 +353,7 @@ impl Driver {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
+            self.events.flush();
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 command = commands.recv() => match command {
@@ -523,9 +527,8 @@ impl Driver {
         }
     }
 
-    fn emit(&self, event: MeshEvent) {
-        // A full queue drops hints, never blocks the swarm.
-        let _ = self.events.try_send(event);
+    fn emit(&mut self, event: MeshEvent) {
+        self.events.emit(event);
     }
 }
 

@@ -38,6 +38,7 @@ pub mod error;
 pub mod hosts;
 pub mod local;
 pub mod locate;
+mod lock;
 pub mod names;
 pub mod ownership;
 pub mod paths;

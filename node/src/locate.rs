@@ -11,6 +11,7 @@ use roam_mesh::PeerId;
 
 use crate::api::{Claim, ErrorKind, Request, Response};
 use crate::error::Failure;
+use crate::lock::lock;
 use crate::ownership;
 use crate::shared::Shared;
 
@@ -33,22 +34,19 @@ pub struct LocationCache {
 
 impl LocationCache {
     fn get(&self, name: &str) -> Option<Found> {
-        self.found.lock().ok()?.get(name).cloned()
+        lock(&self.found).get(name).cloned()
     }
 
     fn put(&self, name: &str, found: &Found) {
-        if let Ok(mut map) = self.found.lock() {
-            if map.len() >= MAX_CACHED {
-                map.clear();
-            }
-            map.insert(name.to_string(), found.clone());
+        let mut map = lock(&self.found);
+        if map.len() >= MAX_CACHED {
+            map.clear();
         }
+        map.insert(name.to_string(), found.clone());
     }
 
     pub fn forget(&self, name: &str) {
-        if let Ok(mut map) = self.found.lock() {
-            map.remove(name);
-        }
+        lock(&self.found).remove(name);
     }
 }
 

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::lock::lock;
+
 /// How long a hold lasts unless renewed: a creator renews its holds while
 /// it makes the workspace; once made, the workspace answers for its name.
 pub const HOLD: Duration = Duration::from_secs(120);
@@ -48,9 +50,7 @@ impl Names {
     /// Holds `name` for `id` (again, for the same id); refuses if another
     /// id holds it.
     pub fn reserve(&self, name: &str, id: &str, by: &str) -> Result<(), HeldBy> {
-        let Ok(mut holds) = self.holds.lock() else {
-            return Err(HeldBy { node: by.into() });
-        };
+        let mut holds = lock(&self.holds);
         let now = Instant::now();
         holds.retain(|_, h| h.expires > now);
         if let Some(h) = holds.get(name)
@@ -76,9 +76,8 @@ impl Names {
 
     /// Lets go of `name` if `id` holds it.
     pub fn release(&self, name: &str, id: &str) {
-        if let Ok(mut holds) = self.holds.lock()
-            && holds.get(name).is_some_and(|h| h.id == id)
-        {
+        let mut holds = lock(&self.holds);
+        if holds.get(name).is_some_and(|h| h.id == id) {
             holds.remove(name);
         }
     }
@@ -97,6 +96,7 @@ pub fn new_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -114,5 +114,28 @@ mod tests {
         assert!(names.reserve("x", "id2", "bravo").is_err());
         names.release("x", "id1");
         assert!(names.reserve("x", "id2", "bravo").is_ok());
+    }
+
+    /// Caught a poisoned lock read as "no holds": a name held by one
+    /// creation was then handed to a second after any panic.
+    #[test]
+    fn a_hold_survives_a_panic_while_the_lock_was_held() {
+        let names = std::sync::Arc::new(Names::default());
+        names.reserve("x", "first", "alpha").unwrap();
+        let poisoner = names.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.holds.lock().unwrap();
+            panic!("a holder panics");
+        })
+        .join();
+        assert!(names.holds.is_poisoned());
+        assert_eq!(
+            names.reserve("x", "second", "bravo"),
+            Err(HeldBy {
+                node: "alpha".into()
+            })
+        );
+        names.release("x", "first");
+        assert!(names.reserve("x", "second", "bravo").is_ok());
     }
 }

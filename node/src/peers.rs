@@ -29,6 +29,11 @@ pub type PeerStream = MeshStream;
 const LAN_SEARCH: Duration = Duration::from_secs(5);
 /// How long a call to another node may take before it counts as unreachable.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A member that has answered no ping for this long is taken as gone: a
+/// call to it ends then instead of waiting out `PEER_TIMEOUT` (the swarm
+/// pings every half second; a node that was `kill -9`ed keeps its QUIC
+/// connection looking open until the idle timeout).
+pub const SILENCE: Duration = Duration::from_millis(1500);
 
 /// How a mesh operation (a call, pairing, the roster) fails.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,8 @@ pub enum PeersError {
     NotConnected { peer: PeerId },
     #[error("timed out")]
     TimedOut { peer: PeerId },
+    #[error("it has answered no ping for {} s", SILENCE.as_secs_f32())]
+    Silent { peer: PeerId },
     #[error("the node closed the connection")]
     Closed { peer: PeerId },
     /// Sending or reading a frame failed.
@@ -111,6 +118,7 @@ impl HasKind for PeersError {
             | PeersError::SeveralOnLan { .. } => ErrorKind::InvalidInput,
             PeersError::NotConnected { .. }
             | PeersError::TimedOut { .. }
+            | PeersError::Silent { .. }
             | PeersError::Closed { .. }
             | PeersError::Stream { .. }
             | PeersError::PairingTimedOut
@@ -150,6 +158,8 @@ pub struct Peers {
     roster: Mutex<Roster>,
     window: Mutex<Option<Window>>,
     rtt: Mutex<HashMap<PeerId, Duration>>,
+    /// When each connected peer was last heard from (a pong, or connecting).
+    heard: Mutex<HashMap<PeerId, Instant>>,
     /// What mDNS saw: hints for `roam join` without an address, never trust.
     discovered: Mutex<Vec<(PeerId, Multiaddr)>>,
     /// The last listing each peer gave, so an offline node's workspaces are
@@ -176,6 +186,7 @@ impl Peers {
             roster: Mutex::new(roster),
             window: Mutex::new(None),
             rtt: Mutex::new(HashMap::new()),
+            heard: Mutex::new(HashMap::new()),
             discovered: Mutex::new(Vec::new()),
             last_seen: Mutex::new(HashMap::new()),
             connects: tokio::sync::broadcast::channel(64).0,
@@ -190,12 +201,16 @@ impl Peers {
             while let Some(event) = events.recv().await {
                 match event {
                     MeshEvent::Rtt { peer, rtt } => {
+                        peers.heard_from(peer);
                         if let Ok(mut m) = peers.rtt.lock() {
                             m.insert(peer, rtt);
                         }
                     }
                     MeshEvent::Disconnected { peer } => {
                         if let Ok(mut m) = peers.rtt.lock() {
+                            m.remove(&peer);
+                        }
+                        if let Ok(mut m) = peers.heard.lock() {
                             m.remove(&peer);
                         }
                     }
@@ -218,6 +233,7 @@ impl Peers {
                     // Whoever (re)connects hears what we know of the roster,
                     // so a node that was away catches up.
                     MeshEvent::Connected { peer, .. } => {
+                        peers.heard_from(peer);
                         if peers.mesh.is_member(&peer) {
                             let p = peers.clone();
                             tokio::spawn(async move { p.sync_roster_with(peer).await });
@@ -307,6 +323,24 @@ impl Peers {
             .any(|w| w.name == name && w.superseded_by.is_none())
     }
 
+    fn heard_from(&self, peer: PeerId) {
+        if let Ok(mut m) = self.heard.lock() {
+            m.insert(peer, Instant::now());
+        }
+    }
+
+    /// Ends once `peer` has answered no ping for `SILENCE` (never, if it was
+    /// never heard from: then only the call's own timeout applies).
+    async fn gone_silent(&self, peer: PeerId) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let last = self.heard.lock().ok().and_then(|m| m.get(&peer).copied());
+            if last.is_some_and(|t| t.elapsed() > SILENCE) {
+                return;
+            }
+        }
+    }
+
     pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
         self.rtt.lock().ok()?.get(peer).copied()
     }
@@ -361,9 +395,12 @@ impl Peers {
                 None => Err(PeersError::Closed { peer }),
             }
         };
-        tokio::time::timeout(PEER_TIMEOUT, attempt)
-            .await
-            .map_err(|_| PeersError::TimedOut { peer })?
+        tokio::select! {
+            answer = tokio::time::timeout(PEER_TIMEOUT, attempt) => {
+                answer.map_err(|_| PeersError::TimedOut { peer })?
+            }
+            () = self.gone_silent(peer) => Err(PeersError::Silent { peer }),
+        }
     }
 
     /// Opens a control stream, trying twice: a stream asked for while a

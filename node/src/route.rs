@@ -128,10 +128,14 @@ pub async fn list_all(shared: &Shared) -> Result<Vec<WorkspaceInfo>, Failure> {
                 shared.peers.remember_listing(&node, &list);
                 all.extend(list);
             }
-            _ => {
+            answer => {
+                let why = match answer {
+                    Err(e) => format!(": {e}"),
+                    Ok(_) => String::new(),
+                };
                 let mut stale = shared.peers.last_listing(&node);
                 for w in &mut stale {
-                    w.problem = Some(format!("node '{node}' is unreachable"));
+                    w.problem = Some(format!("node '{node}' is unreachable{why}"));
                 }
                 all.extend(stale);
             }

@@ -21,6 +21,7 @@ use std::time::Instant;
 use crate::api::{Down, Resume, Up};
 use crate::conn::{self, ConnError};
 use crate::error::Failure;
+use crate::lock::lock;
 
 const MAX_BATCH: usize = 256 * 1024;
 /// Logs are sent in pieces well under the frame bound.
@@ -63,17 +64,16 @@ pub struct InputLedger {
 
 impl InputLedger {
     fn applied(&self, session: u64) -> u64 {
-        self.applied
-            .lock()
-            .map(|m| m.get(&session).map(|(n, _)| *n).unwrap_or(0))
+        lock(&self.applied)
+            .get(&session)
+            .map(|(n, _)| *n)
             .unwrap_or(0)
     }
 
     fn record(&self, session: u64, total: u64) {
-        if let Ok(mut m) = self.applied.lock() {
-            m.retain(|_, (_, t)| t.elapsed() < LEDGER_TTL);
-            m.insert(session, (total, Instant::now()));
-        }
+        let mut m = lock(&self.applied);
+        m.retain(|_, (_, t)| t.elapsed() < LEDGER_TTL);
+        m.insert(session, (total, Instant::now()));
     }
 }
 

@@ -284,3 +284,36 @@ fn remote_attach_survives_the_owner_restarting_and_loses_no_keys() {
     viewer.type_bytes(&[0x1d]);
     assert!(viewer.wait_exit());
 }
+
+/// Caught `roam ls` waiting out a 10 s timeout for a member that was
+/// `kill -9`ed (its connection still looked open): the member is known gone
+/// once it answers no ping, and its last listing is shown marked so.
+#[test]
+fn a_member_killed_with_kill_9_is_listed_unreachable_once_it_answers_no_ping() {
+    let a = TestNode::start(TestNode::named("alpha"));
+    let b = TestNode::start(TestNode::named("bravo"));
+    pair(&a, &b);
+    b.ok(&["new", "killed", "--agent", "test"]);
+    wait_until("alpha lists it", || {
+        a.ls().iter().any(|w| w["name"] == "killed")
+    });
+    let pid = b.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let listed = a.ls();
+    let killed = listed
+        .iter()
+        .find(|w| w["name"] == "killed")
+        .expect("still listed, not hidden");
+    let problem = killed["problem"].as_str().unwrap();
+    assert!(problem.contains("bravo"), "{killed}");
+    assert!(
+        problem.contains("answered no ping") || problem.contains("not connected"),
+        "the member was not found gone by its silence: {problem}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Integration tests for `roam-mesh`.
 #![allow(clippy::unwrap_used)]
 
+mod event_queue;
 mod frame;
 mod ssh;
 mod sshd;
