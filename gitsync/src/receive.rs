@@ -408,7 +408,17 @@ where
     } else {
         stderr
     };
-    if is_storage_failure(&out.status, &why) {
+    if let Some(oid) = why
+        .lines()
+        .find_map(|l| l.strip_prefix("fatal: did not receive expected object "))
+    {
+        // `--strict` found a link the pack and mirror both lack; said the
+        // same way as when `verify` finds one.
+        Err(TransferError::BadPack(format!(
+            "pack is incomplete: object {} is missing",
+            oid.trim()
+        )))
+    } else if is_storage_failure(&out.status, &why) {
         Err(TransferError::Storage(why))
     } else {
         Err(TransferError::BadPack(why))
