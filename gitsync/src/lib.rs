@@ -15,7 +15,8 @@
 //! - `capture`: [`capture`], the full state (HEAD branch, index, files) on a hidden ref.
 //! - `restore`: [`restore`], recreating that state byte for byte in a new worktree.
 //! - `temp_index`: throwaway index files, so capture and restore never write the user's index.
-//! - `transfer`: the protocol and [`TransferError`]; `send`/`receive` its two sides.
+//! - `transfer`: the protocol and [`TransferError`]; `send`/`receive` its two sides,
+//!   `quarantine` where received objects wait and `verify` what they must pass.
 //! - [`blocking`]: send/receive over a TCP socket without a runtime of your own.
 //! - `wire`: the only place that frames bytes on the transfer stream.
 //!
@@ -30,12 +31,14 @@ mod identity;
 mod mirror;
 pub mod name;
 mod oid;
+mod quarantine;
 mod receive;
 mod repo;
 mod restore;
 mod send;
 mod temp_index;
 mod transfer;
+mod verify;
 mod wire;
 mod worktree;
 
@@ -45,7 +48,7 @@ pub use identity::RepoId;
 pub use mirror::{Mirror, Mirrors};
 pub use name::validate_workspace_name;
 pub use oid::Oid;
-pub use receive::{ReceiveOptions, Received, receive};
+pub use receive::{DEFAULT_MAX_PACK_BYTES, ReceiveOptions, Received, receive};
 pub use repo::Repo;
 pub use restore::restore;
 pub use send::{Sent, send};

@@ -2,15 +2,25 @@
 //! quarantine, verify, and only then move objects in and update the ref.
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::mirror::MirrorLock;
+use crate::quarantine::Quarantine;
 use crate::transfer::{self, PackCounter, Progress, TransferError};
+use crate::verify::verify;
 use crate::wire::{self, Msg};
 use crate::{GitError, Mirror, Mirrors, Oid, RepoId};
+
+/// The default [`ReceiveOptions::max_pack_bytes`]: 4 GiB. The first transfer
+/// of a repo carries its whole history; hosting services refuse pushes over
+/// 2 GiB and warn about repositories near 5 GB, so this fits every repository
+/// they hold while keeping what one peer can make a node write bounded.
+pub const DEFAULT_MAX_PACK_BYTES: u64 = 4 << 30;
 
 /// How a receiver treats what it is offered.
 #[derive(Clone, Debug)]
@@ -18,8 +28,16 @@ pub struct ReceiveOptions {
     /// The repo the receiver expects (e.g. from the workspace record); an offer
     /// sharing no root commit with it is refused as a different repo.
     pub expect: Option<RepoId>,
-    /// Largest pack accepted, in bytes.
+    /// Largest pack accepted, in bytes, counted as it arrives (and given to
+    /// `git index-pack --max-input-size`), so a bigger one is cut off there.
     pub max_pack_bytes: u64,
+    /// Longest the peer may send nothing (or read nothing we send) before the
+    /// transfer is abandoned as stalled.
+    pub idle_timeout: Duration,
+    /// Longest the whole receive may take, including waiting for another
+    /// receive into the same mirror, indexing and verifying; a peer trickling
+    /// bytes just fast enough to never be idle is stopped by this.
+    pub deadline: Duration,
     /// Program and arguments `git index-pack` runs under (e.g. `nice`, or
     /// `prlimit --fsize=N --` to cap what one transfer may write); empty for none.
     pub index_pack_wrapper: Vec<OsString>,
@@ -29,7 +47,13 @@ impl Default for ReceiveOptions {
     fn default() -> ReceiveOptions {
         ReceiveOptions {
             expect: None,
-            max_pack_bytes: 64 << 30,
+            max_pack_bytes: DEFAULT_MAX_PACK_BYTES,
+            // Long enough for a sender's `pack-objects` to count and compress
+            // a big repository before its first byte, short enough that a
+            // vanished peer does not hold the mirror's lock for long.
+            idle_timeout: Duration::from_secs(120),
+            // A full 4 GiB pack at about 10 Mbit/s, plus indexing it.
+            deadline: Duration::from_secs(2 * 60 * 60),
             index_pack_wrapper: Vec::new(),
         }
     }
@@ -52,7 +76,9 @@ pub struct Received {
 
 /// Receives one offer into the mirror for its repo identity (created if this
 /// node has none). On any error the receiver's refs are unchanged and the
-/// received objects are discarded; the sender is told why.
+/// received objects are discarded; the sender is told why. Receives into one
+/// mirror run one at a time (an `flock` per mirror), so a failed first
+/// transfer can remove the mirror it made without removing another's.
 pub async fn receive<S>(
     mirrors: &Mirrors,
     stream: &mut S,
@@ -62,10 +88,15 @@ pub async fn receive<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let clock = Clock::start(opts);
     let doing = "waiting for an offer";
-    let offer = match wire::read(stream)
-        .await
-        .map_err(|e| TransferError::wire(doing, e))?
+    let offer = match clock
+        .peer(doing, async {
+            wire::read(stream)
+                .await
+                .map_err(|e| TransferError::wire(doing, e))
+        })
+        .await?
     {
         Msg::Offer {
             key,
@@ -80,21 +111,83 @@ where
             });
         }
     };
-    let result = accept(mirrors, stream, opts, offer, &mut progress).await;
+    let result = accept(mirrors, stream, opts, &clock, offer, &mut progress).await;
     let reply = match &result {
         Ok(_) => Msg::Accepted,
         Err(e) => Msg::Refused(e.to_string()),
     };
-    // Best effort when failing: the stream may be what broke.
-    let sent = wire::write(stream, &reply).await;
+    // Best effort when failing: the stream may be what broke. Bounded, so a
+    // peer that stopped reading cannot hold us here.
+    let sent = tokio::time::timeout(opts.idle_timeout, wire::write(stream, &reply)).await;
     match (result, sent) {
-        (Ok(received), Ok(())) => Ok(received),
+        (Ok(received), Ok(Ok(()))) => Ok(received),
         // The objects are stored and the ref moved; the sender just won't hear it.
-        (Ok(received), Err(e)) => {
+        (Ok(received), Ok(Err(e))) => {
             tracing::warn!(error = %e, "could not acknowledge a completed transfer");
             Ok(received)
         }
+        (Ok(received), Err(_)) => {
+            tracing::warn!("could not acknowledge a completed transfer: peer stopped reading");
+            Ok(received)
+        }
         (Err(e), _) => Err(e),
+    }
+}
+
+/// The receive's two time limits: the peer's idle time and the whole deadline.
+struct Clock {
+    started: Instant,
+    idle: Duration,
+    deadline: Duration,
+}
+
+impl Clock {
+    fn start(opts: &ReceiveOptions) -> Clock {
+        Clock {
+            started: Instant::now(),
+            idle: opts.idle_timeout,
+            deadline: opts.deadline,
+        }
+    }
+
+    fn left(&self) -> Duration {
+        self.deadline.saturating_sub(self.started.elapsed())
+    }
+
+    /// Runs one exchange with the peer, bounded by the idle timeout and the deadline.
+    async fn peer<T>(
+        &self,
+        doing: &'static str,
+        step: impl Future<Output = Result<T, TransferError>>,
+    ) -> Result<T, TransferError> {
+        let left = self.left();
+        match tokio::time::timeout(self.idle.min(left), step).await {
+            Ok(r) => r,
+            Err(_) if self.idle < left => Err(TransferError::Stalled {
+                doing,
+                idle: self.idle,
+            }),
+            Err(_) => self.late(doing),
+        }
+    }
+
+    /// Runs local work (git, waiting for the mirror), bounded by the deadline.
+    async fn local<T>(
+        &self,
+        doing: &'static str,
+        step: impl Future<Output = Result<T, TransferError>>,
+    ) -> Result<T, TransferError> {
+        match tokio::time::timeout(self.left(), step).await {
+            Ok(r) => r,
+            Err(_) => self.late(doing),
+        }
+    }
+
+    fn late<T>(&self, doing: &'static str) -> Result<T, TransferError> {
+        Err(TransferError::TimedOut {
+            doing,
+            limit: self.deadline,
+        })
     }
 }
 
@@ -102,6 +195,7 @@ async fn accept<S>(
     mirrors: &Mirrors,
     stream: &mut S,
     opts: &ReceiveOptions,
+    clock: &Clock,
     (offered, tip, ref_name): (RepoId, Oid, String),
     progress: &mut (impl FnMut(Progress) + Send),
 ) -> Result<Received, TransferError>
@@ -117,18 +211,13 @@ where
             got: offered.key.to_string(),
         });
     }
-    let (mirror, created) = {
-        let mirrors = mirrors.clone();
-        let key = offered.key.clone();
-        tokio::task::spawn_blocking(move || mirrors.get_or_create(&key))
-            .await
-            .map_err(|e| GitError::Spawn {
-                source: std::io::Error::other(e.to_string()),
-            })??
-    };
-    // A mirror made for this transfer goes again if the transfer fails, so a
-    // failed first transfer leaves the node as it was.
-    let mut new_mirror = NewMirror(created.then(|| mirror.path().to_owned()));
+    let held = clock
+        .local(
+            "waiting for another transfer into this mirror",
+            open_locked(mirrors, &offered.key),
+        )
+        .await?;
+    let mirror = held.mirror.clone();
 
     let mut cmd = transfer::git(mirror.path(), &[]);
     cmd.args(["for-each-ref", "--format=%(objectname)"]);
@@ -136,13 +225,25 @@ where
     haves.sort_by(|a, b| a.0.cmp(&b.0));
     haves.dedup();
     haves.truncate(wire::MAX_HAVES);
-    wire::write(stream, &Msg::Haves(haves.clone()))
-        .await
-        .map_err(TransferError::stream("sending haves"))?;
+    let doing = "sending haves";
+    clock
+        .peer(doing, async {
+            wire::write(stream, &Msg::Haves(haves.clone()))
+                .await
+                .map_err(TransferError::stream(doing))
+        })
+        .await?;
 
     let quarantine = Quarantine::new(mirror.path())?;
-    let counter = index_pack(&mirror, &quarantine, stream, opts, progress).await?;
-    verify(&mirror, &quarantine, &offered.key, &tip, &haves).await?;
+    let counter = index_pack(&mirror, &quarantine, stream, opts, clock, progress).await?;
+    clock
+        .local(
+            "verifying the received objects",
+            verify(&mirror, &quarantine, &offered.key, &tip, &haves),
+        )
+        .await?;
+    // From here on no limit applies: moving files and one ref is quick, and
+    // stopping half way would leave a ref lock behind.
     quarantine.migrate(mirror.path())?;
 
     let mut cmd = transfer::git(mirror.path(), &[]);
@@ -154,7 +255,7 @@ where
         tip.as_str(),
     ]);
     transfer::run(cmd, "update-ref", None).await?;
-    new_mirror.0 = None;
+    held.keep();
     Ok(Received {
         mirror,
         ref_name,
@@ -162,6 +263,45 @@ where
         pack_bytes: counter.bytes,
         objects: counter.objects,
     })
+}
+
+/// Takes the mirror's lock (waiting for a receive into it to end), then opens
+/// or creates it. If the wait is abandoned (deadline), the blocking task still
+/// gets the lock and drops it at once, having created nothing.
+async fn open_locked(mirrors: &Mirrors, key: &Oid) -> Result<Held, TransferError> {
+    let join = |e: tokio::task::JoinError| GitError::Spawn {
+        source: std::io::Error::other(e.to_string()),
+    };
+    let lock = {
+        let (mirrors, key) = (mirrors.clone(), key.clone());
+        tokio::task::spawn_blocking(move || mirrors.lock(&key))
+            .await
+            .map_err(join)??
+    };
+    let (mirrors, key) = (mirrors.clone(), key.clone());
+    let (mirror, created) = tokio::task::spawn_blocking(move || mirrors.get_or_create(&key))
+        .await
+        .map_err(join)??;
+    Ok(Held {
+        new_mirror: NewMirror(created.then(|| mirror.path().to_owned())),
+        mirror,
+        _lock: lock,
+    })
+}
+
+/// A mirror this receive holds the lock of. Fields drop in order, so a mirror
+/// made for a failed transfer is removed before the lock is released.
+struct Held {
+    new_mirror: NewMirror,
+    mirror: Mirror,
+    _lock: MirrorLock,
+}
+
+impl Held {
+    /// The transfer succeeded: a mirror made for it stays.
+    fn keep(mut self) {
+        self.new_mirror.0 = None;
+    }
 }
 
 async fn check_ref_name(dir: &Path, name: &str) -> Result<(), TransferError> {
@@ -183,6 +323,7 @@ async fn index_pack<S>(
     quarantine: &Quarantine,
     stream: &mut S,
     opts: &ReceiveOptions,
+    clock: &Clock,
     progress: &mut (impl FnMut(Progress) + Send),
 ) -> Result<Progress, TransferError>
 where
@@ -190,7 +331,10 @@ where
 {
     let mut cmd = transfer::git(mirror.path(), &opts.index_pack_wrapper);
     quarantine.env(&mut cmd, mirror.path());
-    cmd.args(["index-pack", "--stdin", "--fix-thin"])
+    // `--strict` fscks every object (malformed commits, trees with `.git` or
+    // `..` entries, duplicate objects) and checks each one's links resolve.
+    cmd.args(["index-pack", "--stdin", "--fix-thin", "--strict"])
+        .arg(format!("--max-input-size={}", opts.max_pack_bytes))
         .stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(|source| GitError::Spawn { source })?;
     let mut stdin = child.stdin.take();
@@ -198,11 +342,17 @@ where
     let doing = "receiving the pack";
     let mut write_failed = false;
     loop {
-        match wire::read(stream)
-            .await
-            .map_err(|e| TransferError::wire(doing, e))?
-        {
+        let msg = clock
+            .peer(doing, async {
+                wire::read(stream)
+                    .await
+                    .map_err(|e| TransferError::wire(doing, e))
+            })
+            .await?;
+        match msg {
             Msg::Data(chunk) => {
+                // Checked before the chunk reaches git, so not one byte past
+                // the cap is written.
                 let p = counter.add(&chunk);
                 if p.bytes > opts.max_pack_bytes {
                     return Err(TransferError::TooLarge {
@@ -211,11 +361,14 @@ where
                 }
                 // If index-pack died (disk full, bad pack) keep draining the
                 // stream to Done, so we report git's reason, not a broken pipe.
-                if let Some(pipe) = stdin.as_mut()
-                    && pipe.write_all(&chunk).await.is_err()
-                {
-                    write_failed = true;
-                    stdin = None;
+                if let Some(pipe) = stdin.as_mut() {
+                    let wrote = clock
+                        .local(doing, async { Ok(pipe.write_all(&chunk).await) })
+                        .await?;
+                    if wrote.is_err() {
+                        write_failed = true;
+                        stdin = None;
+                    }
                 }
                 progress(p);
             }
@@ -238,10 +391,14 @@ where
         }
     }
     drop(stdin);
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|source| GitError::Spawn { source })?;
+    let out = clock
+        .local("indexing the pack", async {
+            child
+                .wait_with_output()
+                .await
+                .map_err(|source| TransferError::Git(GitError::Spawn { source }))
+        })
+        .await?;
     if out.status.success() && !write_failed {
         return Ok(counter.progress);
     }
@@ -251,7 +408,17 @@ where
     } else {
         stderr
     };
-    if is_storage_failure(&out.status, &why) {
+    if let Some(oid) = why
+        .lines()
+        .find_map(|l| l.strip_prefix("fatal: did not receive expected object "))
+    {
+        // `--strict` found a link the pack and mirror both lack; said the
+        // same way as when `verify` finds one.
+        Err(TransferError::BadPack(format!(
+            "pack is incomplete: object {} is missing",
+            oid.trim()
+        )))
+    } else if is_storage_failure(&out.status, &why) {
         Err(TransferError::Storage(why))
     } else {
         Err(TransferError::BadPack(why))
@@ -277,58 +444,6 @@ fn is_storage_failure(status: &std::process::ExitStatus, why: &str) -> bool {
         || why.contains("Disk quota exceeded")
 }
 
-/// Checks, before anything becomes visible, that every object reachable from
-/// `tip` is present and that `tip` belongs to the offered repo.
-async fn verify(
-    mirror: &Mirror,
-    quarantine: &Quarantine,
-    key: &Oid,
-    tip: &Oid,
-    haves: &[Oid],
-) -> Result<(), TransferError> {
-    let mut cmd = transfer::git(mirror.path(), &[]);
-    quarantine.env(&mut cmd, mirror.path());
-    // `--missing=print` makes a missing blob visible, which plain rev-list skips.
-    cmd.args([
-        "rev-list",
-        "--objects",
-        "--missing=print",
-        tip.as_str(),
-        "--not",
-    ])
-    .args(haves.iter().map(Oid::as_str));
-    let out = transfer::run(cmd, "rev-list --objects", None)
-        .await
-        .map_err(|e| TransferError::BadPack(format!("pack is incomplete: {e}")))?;
-    if let Some(missing) = String::from_utf8_lossy(&out)
-        .lines()
-        .find(|l| l.starts_with('?'))
-    {
-        return Err(TransferError::BadPack(format!(
-            "pack is incomplete: object {} is missing",
-            &missing[1..]
-        )));
-    }
-    let mut cmd = transfer::git(mirror.path(), &[]);
-    quarantine.env(&mut cmd, mirror.path());
-    cmd.args([
-        "rev-list",
-        "--max-parents=0",
-        "--first-parent",
-        tip.as_str(),
-    ]);
-    let roots = transfer::oids(&transfer::run(cmd, "rev-list --max-parents=0", None).await?);
-    if roots.first() != Some(key) {
-        return Err(TransferError::DifferentRepo {
-            expected: key.to_string(),
-            got: roots
-                .first()
-                .map_or_else(|| "no root".to_owned(), Oid::to_string),
-        });
-    }
-    Ok(())
-}
-
 /// Removes a mirror created for a transfer that then failed.
 struct NewMirror(Option<PathBuf>);
 
@@ -339,66 +454,5 @@ impl Drop for NewMirror {
         {
             tracing::warn!(path = %path.display(), error = %e, "could not remove unused mirror");
         }
-    }
-}
-
-/// A private object directory for incoming objects, deleted on drop: objects
-/// become part of the mirror only through [`Quarantine::migrate`].
-struct Quarantine {
-    path: PathBuf,
-}
-
-impl Quarantine {
-    fn new(mirror: &Path) -> Result<Quarantine, TransferError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = mirror
-            .join("objects")
-            .join(format!("roam-incoming-{}-{nanos}-{n}", std::process::id()));
-        std::fs::create_dir_all(path.join("pack")).map_err(|source| GitError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Quarantine { path })
-    }
-
-    /// Makes git write new objects here and read existing ones from the mirror.
-    fn env(&self, cmd: &mut tokio::process::Command, mirror: &Path) {
-        cmd.env("GIT_OBJECT_DIRECTORY", &self.path)
-            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", mirror.join("objects"))
-            // git itself refuses ref updates while this is set.
-            .env("GIT_QUARANTINE_PATH", &self.path);
-    }
-
-    /// Moves the verified packs into the mirror, each index last: git only
-    /// sees a pack once its `.idx` exists, so a crash here leaves at most
-    /// an unreferenced `.pack`.
-    fn migrate(&self, mirror: &Path) -> Result<(), TransferError> {
-        let from = self.path.join("pack");
-        let to = mirror.join("objects").join("pack");
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| TransferError::Git(GitError::Io { path, source })
-        };
-        let mut names: Vec<_> = std::fs::read_dir(&from)
-            .map_err(io(&from))?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort_by_key(|n| n.to_string_lossy().ends_with(".idx"));
-        std::fs::create_dir_all(&to).map_err(io(&to))?;
-        for name in names {
-            std::fs::rename(from.join(&name), to.join(&name)).map_err(io(&to))?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Quarantine {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

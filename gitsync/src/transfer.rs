@@ -9,10 +9,13 @@
 //! 3. sender → `Data*`, `Done`: `git pack-objects --stdout --thin --revs` of
 //!    `tip ^have...`, i.e. only objects not reachable from what the receiver has,
 //!    deltified against objects it has.
-//! 4. receiver: `git index-pack --stdin --fix-thin` into a quarantine object
-//!    directory (the mirror's objects only as an alternate), then checks every
-//!    object reachable from `tip` exists and that `tip` descends from the
-//!    offered root; only then moves the pack in and updates the ref → `Accepted`.
+//! 4. receiver: `git index-pack --stdin --fix-thin --strict` into a quarantine
+//!    object directory (the mirror's objects only as an alternate), counting
+//!    bytes against its cap as they arrive, then checks every object reachable
+//!    from `tip` exists, that the pack holds nothing else the mirror lacked, and
+//!    that `tip` descends from the offered root; only then moves the pack in and
+//!    updates the ref → `Accepted`. The whole receive holds the mirror's lock
+//!    and runs under an idle timeout and a deadline.
 //!
 //! Why this and not `git bundle` or git's own fetch negotiation: a bundle with
 //! prerequisites needs the sender to know the receiver's tips anyway (one round
@@ -64,6 +67,18 @@ pub enum TransferError {
     /// The receiver could not store the objects (disk full, file size limit).
     #[error("could not store received objects (disk full?): {0}")]
     Storage(String),
+    /// The peer sent nothing (or read nothing) for the receiver's idle timeout.
+    #[error("peer sent nothing for {idle:?} while {doing}; giving up")]
+    Stalled {
+        doing: &'static str,
+        idle: std::time::Duration,
+    },
+    /// The whole transfer took longer than the receiver allows.
+    #[error("transfer ran past the receiver's limit of {limit:?} while {doing}")]
+    TimedOut {
+        doing: &'static str,
+        limit: std::time::Duration,
+    },
     /// The pack is larger than the receiver accepts.
     #[error("pack exceeds the receiver's limit of {limit} bytes")]
     TooLarge { limit: u64 },

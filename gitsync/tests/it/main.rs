@@ -5,6 +5,8 @@
 mod capture;
 mod common;
 mod name;
+mod receive_bounds;
+mod receive_lock;
 mod repo;
 mod sync;
 mod sync_prop;

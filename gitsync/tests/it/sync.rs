@@ -11,10 +11,10 @@ use roam_gitsync::{
 use crate::common::{TestRepo, git};
 use crate::sync_util::{Entry, first_pack_byte, record, refs, replay, state, transfer};
 
-const REF: &str = "refs/roam/sync/ws";
+pub const REF: &str = "refs/roam/sync/ws";
 
 /// A repo with a mix of everything a snapshot must carry.
-fn messy_repo() -> TestRepo {
+pub fn messy_repo() -> TestRepo {
     let r = TestRepo::new();
     r.commit_file("src/lib.rs", "fn a() {}\n", "lib");
     r.commit_file("old.txt", "old\n", "old");
@@ -39,7 +39,7 @@ fn messy_repo() -> TestRepo {
     r
 }
 
-fn receiver() -> (tempfile::TempDir, Mirrors) {
+pub fn receiver() -> (tempfile::TempDir, Mirrors) {
     let tmp = tempfile::tempdir().unwrap();
     let mirrors = Mirrors::open(&tmp.path().join("mirrors")).unwrap();
     (tmp, mirrors)
@@ -260,7 +260,7 @@ fn unreadable_file_fails_capture_and_changes_nothing() {
 }
 
 /// A receiver that already has a base, and a sender with a big new file.
-fn warm_pair_with_big_change() -> (TestRepo, tempfile::TempDir, Mirrors, String, String) {
+pub fn warm_pair_with_big_change() -> (TestRepo, tempfile::TempDir, Mirrors, String, String) {
     let r = TestRepo::new();
     let (tmp, mirrors) = receiver();
     let base = capture(
@@ -293,7 +293,21 @@ fn warm_pair_with_big_change() -> (TestRepo, tempfile::TempDir, Mirrors, String,
     (r, tmp, mirrors, refs_before, base.commit.0)
 }
 
-fn quarantines_left(mirrors: &Mirrors, key: &roam_gitsync::Oid) -> usize {
+/// How many mirrors (`*.git`) the directory holds; lock files do not count.
+pub fn mirrors_in(mirrors: &Mirrors) -> usize {
+    std::fs::read_dir(mirrors.dir())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".git")
+        })
+        .count()
+}
+
+pub fn quarantines_left(mirrors: &Mirrors, key: &roam_gitsync::Oid) -> usize {
     std::fs::read_dir(mirrors.path_for(key).join("objects"))
         .unwrap()
         .filter(|e| {
@@ -359,7 +373,7 @@ fn corrupt_pack_is_rejected_and_moves_no_ref() {
     let err = replay(recording, &mirrors).unwrap_err();
     assert!(matches!(err, TransferError::BadPack(_)), "{err}");
     // A cold receiver stays cold: the mirror made for the transfer is gone.
-    assert_eq!(std::fs::read_dir(mirrors.dir()).unwrap().count(), 0);
+    assert_eq!(mirrors_in(&mirrors), 0);
 }
 
 #[test]
@@ -373,7 +387,7 @@ fn garbage_from_a_peer_is_a_protocol_error() {
         ),
         "{err}"
     );
-    assert_eq!(std::fs::read_dir(mirrors.dir()).unwrap().count(), 0);
+    assert_eq!(mirrors_in(&mirrors), 0);
 }
 
 #[test]
@@ -404,7 +418,7 @@ fn objects_for_a_different_repo_are_refused() {
         sent_err.to_string().contains("different repo"),
         "{sent_err}"
     );
-    assert_eq!(std::fs::read_dir(mirrors.dir()).unwrap().count(), 0);
+    assert_eq!(mirrors_in(&mirrors), 0);
 }
 
 #[test]

@@ -88,6 +88,64 @@ pub fn replay(bytes: Vec<u8>, to: &Mirrors) -> Result<Received, TransferError> {
     })
 }
 
+/// Feeds `bytes` to a receiver and then sends nothing more, keeping the
+/// stream open like a peer that hangs. Panics if the receiver never gives up.
+pub fn replay_then_stall(
+    bytes: Vec<u8>,
+    to: &Mirrors,
+    opts: &ReceiveOptions,
+) -> Result<Received, TransferError> {
+    rt().block_on(async {
+        let (mut feeder, mut rx) = tokio::io::duplex(64 * 1024);
+        let feed = tokio::spawn(async move {
+            let _ = feeder.write_all(&bytes).await;
+            feeder
+        });
+        // Only a guard against hanging the test run, far above the limits tested.
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(600),
+            receive(to, &mut rx, opts, |_| {}),
+        )
+        .await
+        .expect("the receiver never gave up on a stalled sender");
+        drop(rx);
+        drop(feed.await.unwrap());
+        r
+    })
+}
+
+/// The offer frame a recording starts with.
+pub fn offer_frame(recording: &[u8]) -> &[u8] {
+    let offer_len = u32::from_be_bytes(recording[1..5].try_into().unwrap()) as usize;
+    &recording[..5 + offer_len]
+}
+
+/// What a sender writes after `offer` to ship `pack`: data frames and done.
+pub fn frames(offer: &[u8], pack: &[u8]) -> Vec<u8> {
+    let mut out = offer.to_vec();
+    for chunk in pack.chunks(64 * 1024) {
+        out.push(3);
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.push(4);
+    out.extend_from_slice(&8u32.to_be_bytes());
+    out.extend_from_slice(&(pack.len() as u64).to_be_bytes());
+    out
+}
+
+/// Polls `cond` until it holds; panics naming `what` if it never does.
+pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A stream that copies everything written through it into `log`.
 struct Tap<S> {
     inner: S,
