@@ -17,6 +17,7 @@
 //! - `temp_index`: throwaway index files, so capture and restore never write the user's index.
 //! - `transfer`: the protocol and [`TransferError`]; `send`/`receive` its two sides.
 //! - [`blocking`]: send/receive over a TCP socket without a runtime of your own.
+//! - [`fuzzing`]: the entry the wire fuzz target and its corpus replay share.
 //! - `wire`: the only place that frames bytes on the transfer stream.
 //!
 //! Moving a workspace: [`capture`] → [`send`] / [`receive`] over any async
@@ -26,6 +27,7 @@ pub mod blocking;
 mod capture;
 mod cmd;
 pub mod error;
+pub mod fuzzing;
 mod identity;
 mod mirror;
 pub mod name;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod frame;
+mod fuzz_corpus;
 mod ssh;
 mod sshd;
 
