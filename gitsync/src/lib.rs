@@ -18,6 +18,7 @@
 //! - `transfer`: the protocol and [`TransferError`]; `send`/`receive` its two sides,
 //!   `quarantine` where received objects wait and `verify` what they must pass.
 //! - [`blocking`]: send/receive over a TCP socket without a runtime of your own.
+//! - [`fuzzing`]: the entry the wire fuzz target and its corpus replay share.
 //! - `wire`: the only place that frames bytes on the transfer stream.
 //!
 //! Moving a workspace: [`capture`] → [`send`] / [`receive`] over any async
@@ -27,6 +28,7 @@ pub mod blocking;
 mod capture;
 mod cmd;
 pub mod error;
+pub mod fuzzing;
 mod identity;
 mod mirror;
 pub mod name;

@@ -23,9 +23,9 @@ pub(crate) const MAX_DATA: usize = 1 << 16;
 /// Most ref tips a receiver advertises; more only costs the sender a bigger pack.
 pub(crate) const MAX_HAVES: usize = 4096;
 /// Most root commits an offer may list.
-const MAX_ROOTS: usize = 256;
+pub(crate) const MAX_ROOTS: usize = 256;
 /// Longest ref name or refusal reason.
-const MAX_TEXT: usize = 4096;
+pub(crate) const MAX_TEXT: usize = 4096;
 
 const TAG_OFFER: u8 = 1;
 const TAG_HAVES: u8 = 2;
@@ -80,6 +80,16 @@ pub(crate) async fn write<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> io::Re
             tip,
             ref_name,
         } => {
+            // Cut short, it would name another ref on the receiver.
+            if ref_name.len() > MAX_TEXT {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "ref name of {} bytes is over the {MAX_TEXT}-byte limit",
+                        ref_name.len()
+                    ),
+                ));
+            }
             p.extend_from_slice(MAGIC);
             put_oid(&mut p, key);
             put_u32(&mut p, len_u32(roots.len()));
@@ -193,8 +203,15 @@ fn put_oid(p: &mut Vec<u8>, oid: &Oid) {
     p.extend_from_slice(oid.0.as_bytes());
 }
 
+/// Text over [`MAX_TEXT`] is cut at the last character boundary within it,
+/// so the other side can still read it (a reason cut inside a character
+/// arrived as "not utf-8"; found by fuzzing).
 fn put_text(p: &mut Vec<u8>, s: &str) {
-    let s = &s.as_bytes()[..s.len().min(MAX_TEXT)];
+    let mut end = s.len().min(MAX_TEXT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let s = &s.as_bytes()[..end];
     p.extend_from_slice(&(s.len() as u16).to_be_bytes());
     p.extend_from_slice(s);
 }

@@ -31,10 +31,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     max: usize,
 ) -> Result<Option<Vec<u8>>, FrameError> {
     let mut len_buf = [0u8; 4];
-    match reader.read_exact(&mut len_buf).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    // Only an end before the first byte is a clean close: one inside the
+    // length is a peer breaking off mid-frame (found by fuzzing).
+    let mut got = 0;
+    while got < len_buf.len() {
+        match reader.read(&mut len_buf[got..]).await {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(FrameError::Truncated),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let len = u32::from_be_bytes(len_buf) as usize;
     if len > max {

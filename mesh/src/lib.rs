@@ -2,6 +2,7 @@
 //!
 //! - [`frame`]: length-prefixed, size-bounded frames over any byte stream
 //!   (the control socket and every mesh stream carry them).
+//! - [`fuzzing`]: the entry the frame fuzz target and its corpus replay share.
 //! - [`identity`]: the node's ed25519 key, its PeerId.
 //! - [`swarm`]: the libp2p swarm (QUIC, TCP fallback) and the [`Mesh`]
 //!   handle: dial, open and accept streams, admit and expel peers.
@@ -15,6 +16,7 @@
 
 pub mod event_queue;
 pub mod frame;
+pub mod fuzzing;
 pub mod gate;
 pub mod identity;
 pub mod pairing;

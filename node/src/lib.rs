@@ -16,6 +16,7 @@
 //! - [`api`]: the request/response types every client and peer speaks.
 //! - [`codec`]: all encoding (bincode), bounded.
 //! - [`conn`]: typed frames over a byte stream.
+//! - [`fuzzing`]: the entries the fuzz targets and their corpus replay share.
 //! - [`client`]: the CLI's side of the socket.
 //! - [`hosts`]: SSH hosts: records, pooled connections, checklists.
 //! - [`remote`]: workspaces on SSH hosts: repo, worktree, agent terminals.
@@ -35,6 +36,7 @@ pub mod daemon;
 pub mod data_dir;
 pub mod detached;
 pub mod error;
+pub mod fuzzing;
 pub mod hosts;
 pub mod local;
 pub mod locate;

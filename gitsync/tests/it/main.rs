@@ -4,6 +4,7 @@
 
 mod capture;
 mod common;
+mod fuzz_corpus;
 mod name;
 mod receive_bounds;
 mod receive_lock;

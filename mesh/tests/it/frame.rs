@@ -57,3 +57,25 @@ proptest! {
         });
     }
 }
+
+/// Found by the `mesh_frames` fuzz target: a stream cut inside the 4-byte
+/// length was reported as a clean close between frames, hiding that the
+/// peer broke off mid-message.
+#[test]
+fn a_stream_cut_inside_the_length_prefix_is_truncated_not_closed() {
+    rt().block_on(async {
+        for cut in 1..4 {
+            let bytes = 5u32.to_be_bytes();
+            let err = read_frame(&mut &bytes[..cut], MAX_FRAME_LEN)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, FrameError::Truncated), "cut at {cut}: {err}");
+        }
+        assert!(
+            read_frame(&mut &[][..], MAX_FRAME_LEN)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    });
+}

@@ -3,6 +3,7 @@
 
 mod event_queue;
 mod frame;
+mod fuzz_corpus;
 mod ssh;
 mod sshd;
 

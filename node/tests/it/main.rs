@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod codec;
+mod fuzz_corpus;
 mod golden;
 mod peer;
 mod store;

@@ -1,0 +1,3 @@
+#![no_main]
+// The entry is shared with the corpus replay test; see its docs.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| roam_mesh::fuzzing::frames(data));
