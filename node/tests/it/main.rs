@@ -3,5 +3,6 @@
 
 mod codec;
 mod golden;
+mod pairing;
 mod peer;
 mod store;
