@@ -7,6 +7,11 @@
 //! when the window closes unless the peer was admitted. Everything else the
 //! peer might try is refused by the stream acceptor, which also checks the
 //! roster (`Gate::is_member`).
+//!
+//! The one slot must never stay taken by a peer that is not pairing: it is
+//! freed when the peer's last connection closes (or never got established),
+//! when the node lets the peer go (`release_pairing_peer`: it sent garbage),
+//! and when a new window opens (the old peer is closed).
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -34,8 +39,10 @@ pub struct NotOnRoster {
 pub struct Gate {
     members: HashSet<PeerId>,
     pairing_until: Option<Instant>,
-    /// The one unknown peer let in while pairing is open.
+    /// The one unknown peer let in while pairing is open, and its
+    /// connections (the slot is free again when the last one closes).
     pairing_peer: Option<PeerId>,
+    pairing_conns: HashSet<ConnectionId>,
     attempts: VecDeque<Instant>,
     close: VecDeque<PeerId>,
     /// The node is stopping: nobody new gets in.
@@ -62,7 +69,33 @@ impl Gate {
     pub fn admit(&mut self, peer: PeerId) {
         self.members.insert(peer);
         if self.pairing_peer == Some(peer) {
-            self.pairing_peer = None;
+            self.free_slot();
+        }
+    }
+
+    fn free_slot(&mut self) {
+        self.pairing_peer = None;
+        self.pairing_conns.clear();
+    }
+
+    /// Closes the pairing peer's connections and frees the slot for the
+    /// next one, unless it was admitted meanwhile.
+    fn drop_pairing_peer(&mut self) {
+        if let Some(peer) = self.pairing_peer
+            && !self.members.contains(&peer)
+        {
+            self.close.push_back(peer);
+            self.wake();
+        }
+        self.free_slot();
+    }
+
+    /// Lets `peer` go if it holds the pairing slot: it tried and failed
+    /// without using the code (garbage, a name already taken), so the
+    /// window stays open for someone else.
+    pub fn release_pairing_peer(&mut self, peer: PeerId) {
+        if self.pairing_peer == Some(peer) {
+            self.drop_pairing_peer();
         }
     }
 
@@ -73,22 +106,18 @@ impl Gate {
         self.wake();
     }
 
-    /// Lets one unknown peer in for `window`.
+    /// Lets one unknown peer in for `window`. A peer still holding the
+    /// slot from an earlier window is closed: it had its chance.
     pub fn open_pairing(&mut self, window: Duration) {
+        self.drop_pairing_peer();
         self.pairing_until = Some(Instant::now() + window);
-        self.pairing_peer = None;
     }
 
     /// Ends the window and closes the pairing peer's connection unless it
     /// was admitted.
     pub fn close_pairing(&mut self) {
         self.pairing_until = None;
-        if let Some(peer) = self.pairing_peer.take()
-            && !self.members.contains(&peer)
-        {
-            self.close.push_back(peer);
-            self.wake();
-        }
+        self.drop_pairing_peer();
     }
 
     fn pairing_open(&self) -> bool {
@@ -100,7 +129,7 @@ impl Gate {
         self.closed = true;
     }
 
-    fn enforce(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
+    fn enforce(&mut self, connection: ConnectionId, peer: &PeerId) -> Result<(), ConnectionDenied> {
         if self.closed {
             return Err(ConnectionDenied::new(NotOnRoster { peer: *peer }));
         }
@@ -109,6 +138,7 @@ impl Gate {
         }
         if self.pairing_open() {
             if self.pairing_peer.as_ref() == Some(peer) {
+                self.pairing_conns.insert(connection);
                 return Ok(());
             }
             let now = Instant::now();
@@ -117,6 +147,7 @@ impl Gate {
             if self.pairing_peer.is_none() && self.attempts.len() < PAIRING_ATTEMPTS_PER_MINUTE {
                 self.attempts.push_back(now);
                 self.pairing_peer = Some(*peer);
+                self.pairing_conns.insert(connection);
                 return Ok(());
             }
         }
@@ -137,41 +168,58 @@ impl NetworkBehaviour for Gate {
 
     fn handle_established_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.enforce(&peer)?;
+        self.enforce(connection, &peer)?;
         Ok(dummy::ConnectionHandler)
     }
 
     fn handle_pending_outbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: Option<PeerId>,
         _: &[Multiaddr],
         _: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         if let Some(peer) = peer {
-            self.enforce(&peer)?;
+            self.enforce(connection, &peer)?;
         }
         Ok(vec![])
     }
 
     fn handle_established_outbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.enforce(&peer)?;
+        self.enforce(connection, &peer)?;
         Ok(dummy::ConnectionHandler)
     }
 
-    fn on_swarm_event(&mut self, _event: FromSwarm) {}
+    /// The slot follows the pairing peer's connections: once none is left
+    /// (closed, or refused by another behaviour, or a dial that failed),
+    /// the next unknown peer may try.
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        let gone = match event {
+            FromSwarm::ConnectionClosed(c) => Some(c.connection_id),
+            FromSwarm::ListenFailure(f) => Some(f.connection_id),
+            FromSwarm::DialFailure(f) => Some(f.connection_id),
+            _ => None,
+        };
+        if let Some(connection) = gone
+            && self.pairing_conns.remove(&connection)
+            && self.pairing_conns.is_empty()
+        {
+            tracing::debug!(peer = ?self.pairing_peer, "pairing peer gone; the slot is free");
+            self.free_slot();
+        }
+    }
 
     fn on_connection_handler_event(
         &mut self,
@@ -195,12 +243,12 @@ impl NetworkBehaviour for Gate {
         // The pairing window may have lapsed with an unadmitted peer in.
         if self.pairing_until.is_some() && !self.pairing_open() {
             self.close_pairing();
-            if let Some(peer) = self.close.pop_front() {
-                return Poll::Ready(ToSwarm::CloseConnection {
-                    peer_id: peer,
-                    connection: CloseConnection::All,
-                });
-            }
+        }
+        if let Some(peer) = self.close.pop_front() {
+            return Poll::Ready(ToSwarm::CloseConnection {
+                peer_id: peer,
+                connection: CloseConnection::All,
+            });
         }
         self.waker = Some(cx.waker().clone());
         Poll::Pending

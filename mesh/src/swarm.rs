@@ -110,6 +110,9 @@ enum Command {
     Expel(PeerId),
     OpenPairing(Duration),
     ClosePairing,
+    /// Closes the pairing peer's connection and frees its slot.
+    ReleasePairingPeer(PeerId),
+    IsPairingPeer(PeerId, oneshot::Sender<bool>),
     /// Closes every connection (the node is stopping).
     DisconnectAll,
     Status(oneshot::Sender<MeshStatus>),
@@ -301,6 +304,26 @@ impl Mesh {
         self.send(Command::ClosePairing).await
     }
 
+    /// Lets the peer holding the pairing slot go (it failed without using
+    /// the code); the window stays open for the next one.
+    pub async fn release_pairing_peer(&self, peer: PeerId) -> Result<(), MeshError> {
+        self.send(Command::ReleasePairingPeer(peer)).await
+    }
+
+    /// Whether `peer` is the one unknown peer let in by the open window:
+    /// the only peer whose pairing streams are served.
+    pub async fn is_pairing_peer(&self, peer: PeerId) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .send(Command::IsPairingPeer(peer, reply))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
     /// Says goodbye to every peer, so they see this node offline at once
     /// instead of after their idle timeout. Waits briefly for the close to
     /// go out.
@@ -403,6 +426,12 @@ impl Driver {
             }
             Command::OpenPairing(window) => self.swarm.behaviour_mut().gate.open_pairing(window),
             Command::ClosePairing => self.swarm.behaviour_mut().gate.close_pairing(),
+            Command::ReleasePairingPeer(peer) => {
+                self.swarm.behaviour_mut().gate.release_pairing_peer(peer)
+            }
+            Command::IsPairingPeer(peer, reply) => {
+                let _ = reply.send(self.swarm.behaviour().gate.is_pairing_peer(&peer));
+            }
             Command::Status(reply) => {
                 let mut status = self.status.clone();
                 status.listen = self.swarm.listeners().cloned().collect();

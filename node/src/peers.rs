@@ -143,6 +143,9 @@ impl HasKind for PeersError {
 }
 
 struct Window {
+    /// Which `roam pair` opened it: only the pairing that took this code
+    /// may close it, never one from an earlier window.
+    id: u64,
     code: String,
     expires: Instant,
     /// One try: the first attempt, right or wrong, uses the code up.
@@ -442,6 +445,7 @@ impl Peers {
         let code = roam_mesh::pairing::new_code();
         if let Ok(mut w) = self.window.lock() {
             *w = Some(Window {
+                id: rand::random(),
                 code: code.clone(),
                 expires: Instant::now() + self.window_len,
                 used: false,
@@ -458,8 +462,9 @@ impl Peers {
         Ok((code, addrs, self.window_len.as_secs()))
     }
 
-    /// Takes the code for one attempt, if one is open.
-    fn take_code(&self) -> Option<String> {
+    /// Takes the code for one attempt, if one is open; returns it and the
+    /// window it belongs to.
+    fn take_code(&self) -> Option<(String, u64)> {
         let mut w = self.window.lock().ok()?;
         let open = w
             .as_ref()
@@ -469,13 +474,34 @@ impl Peers {
         }
         let window = w.as_mut()?;
         window.used = true;
-        Some(window.code.clone())
+        Some((window.code.clone(), window.id))
     }
 
-    /// Serves the pairing protocol for one peer that connected while the
-    /// window was open.
+    /// Closes window `id` if it is still the open one.
+    async fn close_window(&self, id: u64) {
+        let mine = self
+            .window
+            .lock()
+            .map(|mut w| {
+                let mine = w.as_ref().is_some_and(|w| w.id == id);
+                if mine {
+                    *w = None;
+                }
+                mine
+            })
+            .unwrap_or(false);
+        if mine {
+            let _ = self.mesh.close_pairing().await;
+        }
+    }
+
+    /// Serves the pairing protocol for the peer the open window let in.
+    /// Only an attempt that took the code closes the window; one that
+    /// failed before (garbage, a name already taken) is disconnected and
+    /// the code stays open for the real joiner.
     pub async fn serve_pairing(self: Arc<Self>, peer: PeerId, mut stream: MeshStream) {
-        let outcome = self.host_pairing(peer, &mut stream).await;
+        let mut took = None;
+        let outcome = self.host_pairing(peer, &mut stream, &mut took).await;
         if let Err(e) = &outcome {
             tracing::warn!(peer = %peer, error = %e, "pairing refused");
             let _ = conn::send(
@@ -495,13 +521,23 @@ impl Peers {
             tokio::io::AsyncReadExt::read(&mut stream, &mut byte),
         )
         .await;
-        let _ = self.mesh.close_pairing().await;
-        if let Ok(mut w) = self.window.lock() {
-            *w = None;
+        match took {
+            Some(window) => self.close_window(window).await,
+            None => {
+                tracing::info!(peer = %peer, "pairing attempt did not use the code; the window stays open");
+                let _ = self.mesh.release_pairing_peer(peer).await;
+            }
         }
     }
 
-    async fn host_pairing(&self, peer: PeerId, stream: &mut MeshStream) -> Result<(), PeersError> {
+    /// The host's side of one pairing; sets `took` to the window whose code
+    /// it used, as soon as it uses it.
+    async fn host_pairing(
+        &self,
+        peer: PeerId,
+        stream: &mut MeshStream,
+        took: &mut Option<u64>,
+    ) -> Result<(), PeersError> {
         let me = self.mesh.local_peer_id();
         let Some(Envelope {
             request: Request::PairHello { name, spake, addrs },
@@ -519,7 +555,8 @@ impl Peers {
         {
             return Err(PeersError::NameTaken { name });
         }
-        let code = self.take_code().ok_or(PeersError::NoPairingWindow)?;
+        let (code, window) = self.take_code().ok_or(PeersError::NoPairingWindow)?;
+        *took = Some(window);
         let (host, msg_b, confirm_b) = Host::respond(&code, &peer, &me, &spake)?;
         conn::send(
             stream,
@@ -793,8 +830,17 @@ impl Peers {
         let peers = self.clone();
         tokio::spawn(async move {
             while let Some((peer, stream)) = pairing.next().await {
-                let stream = tokio_util::compat::FuturesAsyncReadCompatExt::compat(stream);
-                tokio::spawn(peers.clone().serve_pairing(peer, stream));
+                let peers = peers.clone();
+                tokio::spawn(async move {
+                    // Only the one peer the open window let in may pair: a
+                    // member's or anyone else's stream is dropped unread.
+                    if !peers.mesh.is_pairing_peer(peer).await {
+                        tracing::warn!(peer = %peer, "refused pairing stream from a peer the window did not let in");
+                        return;
+                    }
+                    let stream = tokio_util::compat::FuturesAsyncReadCompatExt::compat(stream);
+                    peers.serve_pairing(peer, stream).await;
+                });
             }
         });
         Ok(())

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::swarm::{ConnectionId, NetworkBehaviour, ToSwarm};
+use libp2p::swarm::behaviour::ConnectionClosed;
+use libp2p::swarm::{ConnectionId, FromSwarm, NetworkBehaviour, ToSwarm};
 use roam_mesh::PeerId;
 use roam_mesh::gate::Gate;
 
@@ -104,6 +105,69 @@ fn every_connection_off_the_roster_is_refused_but_one_while_pairing() {
     // A stopping node lets nobody in, members included.
     gate.close();
     assert!(!inbound(&mut gate, paired));
+}
+
+fn closes(gate: &mut Gate, peer: PeerId, id: ConnectionId) {
+    let endpoint = libp2p::core::ConnectedPoint::Listener {
+        local_addr: addr(),
+        send_back_addr: addr(),
+    };
+    gate.on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
+        peer_id: peer,
+        connection_id: id,
+        endpoint: &endpoint,
+        cause: None,
+        remaining_established: 0,
+    }));
+}
+
+#[test]
+fn the_pairing_slot_is_freed_when_the_stranger_disconnects() {
+    let mut gate = Gate::new([]);
+    gate.open_pairing(Duration::from_secs(60));
+    let stranger = PeerId::random();
+    let joiner = PeerId::random();
+    let id = ConnectionId::new_unchecked(7);
+    assert!(
+        gate.handle_established_inbound_connection(id, stranger, &addr(), &addr())
+            .is_ok()
+    );
+    assert!(!inbound(&mut gate, joiner), "the slot is taken");
+    // Another connection of someone else closing frees nothing.
+    closes(&mut gate, PeerId::random(), ConnectionId::new_unchecked(8));
+    assert!(!inbound(&mut gate, joiner), "the slot is still taken");
+    closes(&mut gate, stranger, id);
+    assert!(!gate.is_pairing_peer(&stranger));
+    assert!(inbound(&mut gate, joiner), "the slot is free again");
+}
+
+#[test]
+fn a_new_pairing_window_closes_the_previous_stranger() {
+    let mut gate = Gate::new([]);
+    gate.open_pairing(Duration::from_secs(60));
+    let stranger = PeerId::random();
+    assert!(inbound(&mut gate, stranger));
+    gate.open_pairing(Duration::from_secs(60));
+    assert_eq!(closed(&mut gate), [stranger]);
+    assert!(!gate.is_pairing_peer(&stranger));
+    let joiner = PeerId::random();
+    assert!(inbound(&mut gate, joiner), "the new window has its slot");
+}
+
+#[test]
+fn a_released_pairing_peer_is_closed_and_the_window_stays_open() {
+    let mut gate = Gate::new([]);
+    gate.open_pairing(Duration::from_secs(60));
+    let stranger = PeerId::random();
+    assert!(inbound(&mut gate, stranger));
+    // Only the pairing peer itself can be released.
+    gate.release_pairing_peer(PeerId::random());
+    assert!(closed(&mut gate).is_empty());
+    gate.release_pairing_peer(stranger);
+    assert_eq!(closed(&mut gate), [stranger]);
+    let joiner = PeerId::random();
+    assert!(inbound(&mut gate, joiner));
+    assert!(gate.is_pairing_peer(&joiner));
 }
 
 #[test]

@@ -4,5 +4,6 @@
 mod codec;
 mod fuzz_corpus;
 mod golden;
+mod pairing;
 mod peer;
 mod store;

@@ -14,9 +14,14 @@ use roam_node::paths::Paths;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn start_node(dir: &std::path::Path) -> Paths {
+    start_named(dir, "host").await
+}
+
+/// A real node named `name`, in this process, listening on loopback QUIC.
+pub async fn start_named(dir: &std::path::Path, name: &str) -> Paths {
     std::fs::write(
         dir.join("config.toml"),
-        "[node]\nname = \"host\"\n[mesh]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\nmdns = false\n",
+        format!("[node]\nname = \"{name}\"\n[mesh]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\nmdns = false\n"),
     )
     .unwrap();
     let paths = Paths::new(dir);
@@ -51,7 +56,7 @@ async fn response(stream: &mut roam_mesh::MeshStream) -> Response {
 }
 
 /// Pairs a fresh in-process peer with the node; returns it and the node's PeerId.
-async fn paired_peer(paths: &Paths) -> (Mesh, roam_mesh::PeerId) {
+pub async fn paired_peer(paths: &Paths) -> (Mesh, roam_mesh::PeerId) {
     let Response::PairCode { code, addrs, .. } = Client::connect(paths)
         .await
         .unwrap()
