@@ -26,6 +26,8 @@ pub struct Scrollback {
     /// The pending bytes no longer describe the file's tail (they overflowed
     /// the ring); the next persist rewrites the whole file.
     rewrite: bool,
+    /// How long the file is once the writer has done what it was handed.
+    file_len: u64,
     writer: Writer,
 }
 
@@ -59,7 +61,6 @@ impl Scrollback {
         let (jobs, rx) = std::sync::mpsc::channel();
         let file = FileSide {
             path: path.to_path_buf(),
-            cap,
             file_len,
             rewrite_wanted: rewrite_wanted.clone(),
         };
@@ -71,6 +72,7 @@ impl Scrollback {
             cap,
             pending: Vec::new(),
             rewrite: false,
+            file_len,
             writer: Writer {
                 jobs: Some(jobs),
                 rewrite_wanted,
@@ -121,14 +123,19 @@ impl Scrollback {
     /// Hands what is new to the writer (an append, or the whole ring when
     /// the file must be rewritten). Never blocks.
     pub fn persist(&mut self) {
-        let rewrite = self.rewrite || self.writer.rewrite_wanted.swap(false, Ordering::AcqRel);
+        let rewrite = self.rewrite
+            || self.file_len > 2 * self.cap as u64
+            || self.writer.rewrite_wanted.swap(false, Ordering::AcqRel);
         let job = if rewrite {
             self.pending.clear();
             self.rewrite = false;
-            Job::Rewrite(self.contents())
+            let contents = self.contents();
+            self.file_len = contents.len() as u64;
+            Job::Rewrite(contents)
         } else if self.pending.is_empty() {
             return;
         } else {
+            self.file_len += self.pending.len() as u64;
             Job::Append(std::mem::take(&mut self.pending))
         };
         if let Some(jobs) = &self.writer.jobs
@@ -174,7 +181,6 @@ fn read_tail(path: &Path, cap: usize) -> std::io::Result<(Vec<u8>, u64)> {
 /// The writer thread's state: the file and how long it is.
 struct FileSide {
     path: PathBuf,
-    cap: usize,
     file_len: u64,
     rewrite_wanted: Arc<AtomicBool>,
 }
@@ -192,8 +198,6 @@ impl FileSide {
             };
             if let Err(e) = done {
                 tracing::warn!(path = %self.path.display(), error = %e, "cannot persist scrollback; will rewrite it from memory");
-                self.rewrite_wanted.store(true, Ordering::Release);
-            } else if self.file_len > 2 * self.cap as u64 {
                 self.rewrite_wanted.store(true, Ordering::Release);
             }
         }

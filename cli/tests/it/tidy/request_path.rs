@@ -21,8 +21,9 @@ const REQUEST_PATH: [(&str, u32); 9] = [
     ("tree", 7),
 ];
 
-/// Modules above the request path (they start it): they may use any.
-const ENTRY: [&str; 3] = ["lib", "daemon", "startup"];
+/// Modules above the request path (they start it, or feed it fuzz input):
+/// they may use any.
+const ENTRY: [&str; 4] = ["lib", "daemon", "startup", "fuzzing"];
 
 /// What the modules the path uses (shared state, peers, terminals, the
 /// store...) may take from the path: data types, never a call back up.
