@@ -286,11 +286,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Unpair { node } => {
-            connect::connect(&paths)
+            let answer = connect::connect(&paths)
                 .await?
                 .request(Request::Unpair { name: node.clone() })
                 .await?;
+            let Response::Unpaired { also } = answer else {
+                bail!("unexpected answer: {answer:?}");
+            };
             println!("removed node {node} from the mesh");
+            if !also.is_empty() {
+                println!(
+                    "also removed {}: only {node} vouched for them (pair them again with `roam pair` if they are yours)",
+                    also.join(", ")
+                );
+            }
             Ok(())
         }
         Command::Nodes { json } => {

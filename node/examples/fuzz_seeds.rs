@@ -66,6 +66,10 @@ fn member() -> Member {
         name: "homelab".into(),
         addrs: vec!["/ip4/192.168.1.20/udp/4799/quic-v1".into()],
         removed: false,
+        vouches: vec![Vouch {
+            by: "12D3KooWJbWg2Zp5".into(),
+            signature: vec![7; 64],
+        }],
     }
 }
 

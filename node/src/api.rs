@@ -15,7 +15,7 @@ use serde::Serialize;
 
 /// 3: typed errors, workspace ids and owners by PeerId, epochs on requests,
 /// name reservation, ownership exchange.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Envelope {
@@ -235,6 +235,14 @@ pub struct Member {
     pub name: String,
     pub addrs: Vec<String>,
     pub removed: bool,
+    pub vouches: Vec<Vouch>,
+}
+
+/// A member's signed word for another (the mesh's `Vouch`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Vouch {
+    pub by: String,
+    pub signature: Vec<u8>,
 }
 
 impl From<roam_mesh::roster::Member> for Member {
@@ -244,6 +252,14 @@ impl From<roam_mesh::roster::Member> for Member {
             name: m.name,
             addrs: m.addrs,
             removed: m.removed,
+            vouches: m
+                .vouches
+                .into_iter()
+                .map(|v| Vouch {
+                    by: v.by,
+                    signature: v.signature,
+                })
+                .collect(),
         }
     }
 }
@@ -255,6 +271,14 @@ impl From<Member> for roam_mesh::roster::Member {
             name: m.name,
             addrs: m.addrs,
             removed: m.removed,
+            vouches: m
+                .vouches
+                .into_iter()
+                .map(|v| roam_mesh::roster::Vouch {
+                    by: v.by,
+                    signature: v.signature,
+                })
+                .collect(),
         }
     }
 }
@@ -524,6 +548,10 @@ pub enum Response {
     Error {
         kind: ErrorKind,
         message: String,
+    },
+    /// A node left the mesh, and with it the members only it vouched for.
+    Unpaired {
+        also: Vec<String>,
     },
 }
 

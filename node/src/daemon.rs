@@ -46,6 +46,11 @@ pub enum NodeError {
     Mesh(#[from] roam_mesh::MeshError),
     #[error("bad listen address '{addr}' in config: {message}")]
     ListenAddr { addr: String, message: String },
+    #[error("bad node name {name:?} (from --name, the config or the hostname): {reason}")]
+    BadName {
+        name: String,
+        reason: roam_mesh::roster::NameError,
+    },
 }
 
 pub struct NodeOptions {
@@ -77,6 +82,10 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
             .unwrap_or_else(hostname),
     };
     let name = me.node.clone();
+    roam_mesh::roster::check_node_name(&name).map_err(|reason| NodeError::BadName {
+        name: name.clone(),
+        reason,
+    })?;
     let store = Arc::new(Store::open(&paths.store(), &me.peer)?);
     let records = store.all();
     // The store is ours (sled holds its lock), so no other node runs these
@@ -228,7 +237,14 @@ async fn start_mesh(
     ),
     NodeError,
 > {
-    let roster = roam_mesh::roster::Roster::from_members(store.roster());
+    let (roster, loaded) = roam_mesh::roster::Roster::from_stored(&keypair, store.roster());
+    for refused in &loaded.refused {
+        tracing::warn!(reason = %refused, "stored roster entry refused");
+    }
+    // Entries from before the roster was signed now carry our vouch.
+    store
+        .save_roster(&roster.members().cloned().collect::<Vec<_>>())
+        .await?;
     let members: Vec<_> = roster
         .active()
         .filter_map(|m| {
@@ -280,7 +296,7 @@ async fn start_mesh(
     let (mesh, events) = started;
     tracing::info!(peer = %mesh.local_peer_id(), "mesh identity");
     let window = std::time::Duration::from_secs(config.mesh.pairing_window_secs);
-    let peers = Peers::new(mesh, name.to_string(), window, store, roster);
+    let peers = Peers::new(mesh, name.to_string(), keypair, window, store, roster);
     let connects = peers.member_connected();
     peers.follow(events);
     Ok((peers, connects))

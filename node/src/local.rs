@@ -130,7 +130,7 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failu
             .peers
             .unpair(&name)
             .await
-            .map(|_| Response::Done)
+            .map(|also| Response::Unpaired { also })
             .map_err(fail),
         Request::Dial { addr } => {
             let parsed = addr
@@ -146,12 +146,19 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failu
                 peer_id: peer.to_string(),
             })
         }
-        Request::RosterSync { members } => shared
-            .peers
-            .merge_roster(members)
-            .await
-            .map(|members| Response::Roster { members })
-            .map_err(fail),
+        Request::RosterSync { members } => {
+            let merged = shared.peers.merge_roster(members).await.map_err(fail)?;
+            if merged.changed {
+                // News travels on at once (a tombstone above all), not only
+                // when members next reconnect. It ends: a member that
+                // learns nothing new spreads nothing.
+                let peers = shared.peers.clone();
+                tokio::spawn(async move { peers.spread_roster().await });
+            }
+            Ok(Response::Roster {
+                members: shared.peers.wire_roster(),
+            })
+        }
         Request::HostAdd { alias, accept_new } => shared
             .hosts
             .add(&alias, accept_new)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use roam_mesh::pairing::{Host, Joiner, PairingError};
-use roam_mesh::roster::{Member, Roster};
+use roam_mesh::roster::{Member, Merged, NameError, Roster, Vouch};
 use roam_mesh::{
     CONTROL_PROTOCOL, Mesh, MeshError, MeshEvent, MeshStream, Multiaddr, PAIRING_PROTOCOL, PeerId,
 };
@@ -73,6 +73,10 @@ pub enum PeersError {
     LockPoisoned,
     #[error("expected a pairing {expected}")]
     UnexpectedPairingRequest { expected: &'static str },
+    #[error("bad node name {name:?}: {reason}")]
+    BadNodeName { name: String, reason: NameError },
+    #[error("the roster refused {peer}'s entry: {reason}")]
+    RefusedEntry { peer: String, reason: String },
     #[error("a node named '{name}' is already in the mesh; join with another --name")]
     NameTaken { name: String },
     #[error("no pairing code is open here (expired or already used); run `roam pair` again")]
@@ -114,6 +118,8 @@ impl HasKind for PeersError {
         match self {
             PeersError::UnknownNode { .. } | PeersError::NoneOnLan => ErrorKind::NotFound,
             PeersError::BadPeerId { .. }
+            | PeersError::BadNodeName { .. }
+            | PeersError::RefusedEntry { .. }
             | PeersError::BadAddress { .. }
             | PeersError::SeveralOnLan { .. } => ErrorKind::InvalidInput,
             PeersError::NotConnected { .. }
@@ -155,6 +161,8 @@ struct Window {
 pub struct Peers {
     pub mesh: Mesh,
     pub name: String,
+    /// This node's key: it signs the vouches pairing makes.
+    keypair: roam_mesh::Keypair,
     /// How long a pairing code lives.
     window_len: Duration,
     store: Arc<Store>,
@@ -177,6 +185,7 @@ impl Peers {
     pub fn new(
         mesh: Mesh,
         name: String,
+        keypair: roam_mesh::Keypair,
         window_len: Duration,
         store: Arc<Store>,
         roster: Roster,
@@ -184,6 +193,7 @@ impl Peers {
         Arc::new(Peers {
             mesh,
             name,
+            keypair,
             window_len,
             store,
             roster: Mutex::new(roster),
@@ -240,6 +250,7 @@ impl Peers {
                         if peers.mesh.is_member(&peer) {
                             let p = peers.clone();
                             tokio::spawn(async move { p.sync_roster_with(peer).await });
+                            // No receiver (nothing follows connections yet) is fine.
                             let _ = peers.connects.send(peer);
                         }
                     }
@@ -490,8 +501,8 @@ impl Peers {
                 mine
             })
             .unwrap_or(false);
-        if mine {
-            let _ = self.mesh.close_pairing().await;
+        if mine && let Err(e) = self.mesh.close_pairing().await {
+            tracing::warn!(error = %e, "cannot close the pairing window");
         }
     }
 
@@ -525,7 +536,9 @@ impl Peers {
             Some(window) => self.close_window(window).await,
             None => {
                 tracing::info!(peer = %peer, "pairing attempt did not use the code; the window stays open");
-                let _ = self.mesh.release_pairing_peer(peer).await;
+                if let Err(e) = self.mesh.release_pairing_peer(peer).await {
+                    tracing::warn!(peer = %peer, error = %e, "cannot release the pairing slot");
+                }
             }
         }
     }
@@ -546,6 +559,15 @@ impl Peers {
         else {
             return Err(PeersError::UnexpectedPairingRequest { expected: "hello" });
         };
+        // Bounded where it enters: the name is shown in `roam nodes` and
+        // every listing, and signed into the roster.
+        roam_mesh::roster::check_node_name(&name).map_err(|reason| PeersError::BadNodeName {
+            name: name
+                .chars()
+                .take(roam_mesh::roster::MAX_NODE_NAME)
+                .collect(),
+            reason,
+        })?;
         if name == self.name
             || self
                 .roster
@@ -581,12 +603,20 @@ impl Peers {
         let joiner = Member {
             peer: peer.to_string(),
             name: name.clone(),
-            addrs: addrs.into_iter().take(8).collect(),
+            addrs: usable_addrs(addrs),
             removed: false,
+            vouches: vec![Vouch::sign(&self.keypair, &peer.to_string(), &name)],
         };
         let me_member = self.self_member().await;
-        self.merge_roster(vec![joiner.into(), me_member.into()])
+        let merged = self
+            .merge_roster(vec![joiner.into(), me_member.into()])
             .await?;
+        if let Some(refused) = merged.refused.into_iter().next() {
+            return Err(PeersError::RefusedEntry {
+                peer: peer.to_string(),
+                reason: refused.to_string(),
+            });
+        }
         let members = self.wire_roster();
         conn::send(stream, &Response::Welcome { members }).await?;
         tracing::info!(peer = %peer, node = %name, "paired");
@@ -677,6 +707,15 @@ impl Peers {
             } => (name, spake, confirm),
             other => return Err(unexpected(&other)),
         };
+        roam_mesh::roster::check_node_name(&host_name).map_err(|reason| {
+            PeersError::BadNodeName {
+                name: host_name
+                    .chars()
+                    .take(roam_mesh::roster::MAX_NODE_NAME)
+                    .collect(),
+                reason,
+            }
+        })?;
         let confirm = joiner.finish(&msg_b, &confirm_b)?;
         send(&mut stream, Request::PairConfirm { confirm }).await?;
         let members = match recv_response(&mut stream).await? {
@@ -688,8 +727,27 @@ impl Peers {
         let host_text = host.to_string();
         for m in members.iter_mut().filter(|m| m.peer == host_text) {
             m.addrs.insert(0, addr.to_string());
+            m.addrs.truncate(roam_mesh::roster::MAX_ADDRS);
         }
-        self.merge_roster(members).await?;
+        // The host is in on our word: we vouch for it (it vouched for us),
+        // and through it for the members it vouches for.
+        let all = {
+            let mut r = self.roster.lock().map_err(|_| PeersError::LockPoisoned)?;
+            let merged = r.merge(members.into_iter().map(Member::from));
+            log_refused(&merged);
+            let named = r
+                .members()
+                .any(|m| m.peer == host_text && m.name == host_name);
+            if !named || !r.vouch(&self.keypair, &host_text) {
+                return Err(PeersError::RefusedEntry {
+                    peer: host_text,
+                    reason: "the host's welcome does not hold its own entry".into(),
+                });
+            }
+            r.members().cloned().collect::<Vec<_>>()
+        };
+        self.store.save_roster(&all).await?;
+        self.apply_gate().await;
         Ok(host_name)
     }
 
@@ -715,11 +773,13 @@ impl Peers {
             name: self.name.clone(),
             addrs,
             removed: false,
+            // Our own word for our name, so no member can give us another.
+            vouches: vec![Vouch::sign(&self.keypair, &me.to_string(), &self.name)],
         }
     }
 
     /// The whole roster as the wire carries it.
-    fn wire_roster(&self) -> Vec<api::Member> {
+    pub fn wire_roster(&self) -> Vec<api::Member> {
         self.roster
             .lock()
             .map(|r| r.members().cloned().map(Into::into).collect())
@@ -727,34 +787,59 @@ impl Peers {
     }
 
     /// Folds members in, saves the roster durably, then opens or closes the
-    /// gate to match. Returns the merged roster.
-    pub async fn merge_roster(
-        &self,
-        incoming: Vec<api::Member>,
-    ) -> Result<Vec<api::Member>, PeersError> {
-        let (changed, all) = {
-            let mut r = self.roster.lock().map_err(|_| PeersError::LockPoisoned)?;
-            let changed = r.merge(incoming.into_iter().map(Member::from));
-            (changed, r.members().cloned().collect::<Vec<_>>())
-        };
-        if changed {
-            self.store.save_roster(&all).await?;
-            self.apply_gate(&all).await;
+    /// gate to match. Entries the roster refuses are logged and left out.
+    pub async fn merge_roster(&self, incoming: Vec<api::Member>) -> Result<Merged, PeersError> {
+        // Bounded where it enters: each entry costs signature checks.
+        if incoming.len() > roam_mesh::roster::MAX_MEMBERS {
+            return Err(PeersError::RefusedEntry {
+                peer: "a member".into(),
+                reason: format!(
+                    "a roster of {} entries (at most {})",
+                    incoming.len(),
+                    roam_mesh::roster::MAX_MEMBERS
+                ),
+            });
         }
-        Ok(all.into_iter().map(Into::into).collect())
+        let (merged, all) = {
+            let mut r = self.roster.lock().map_err(|_| PeersError::LockPoisoned)?;
+            let merged = r.merge(incoming.into_iter().map(Member::from));
+            (merged, r.members().cloned().collect::<Vec<_>>())
+        };
+        log_refused(&merged);
+        if merged.changed {
+            self.store.save_roster(&all).await?;
+            self.apply_gate().await;
+        }
+        Ok(merged)
     }
 
-    async fn apply_gate(&self, members: &[Member]) {
+    /// Admits the members in the mesh and expels every other entry (removed,
+    /// or no longer reached by a chain of vouches).
+    async fn apply_gate(&self) {
         let me = self.mesh.local_peer_id().to_string();
-        for m in members.iter().filter(|m| m.peer != me) {
-            let Ok(peer) = m.peer.parse::<PeerId>() else {
+        let entries: Vec<(String, bool, Vec<String>)> = match self.roster.lock() {
+            Ok(r) => r
+                .members()
+                .filter(|m| m.peer != me)
+                .map(|m| (m.peer.clone(), r.is_active(&m.peer), m.addrs.clone()))
+                .collect(),
+            Err(_) => {
+                tracing::error!("roster lock poisoned; the gate is left as it was");
+                return;
+            }
+        };
+        for (peer_text, active, addrs) in entries {
+            let Ok(peer) = peer_text.parse::<PeerId>() else {
                 continue;
             };
-            if m.removed {
-                let _ = self.mesh.expel(peer).await;
+            let done = if active {
+                let addrs = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+                self.mesh.admit(peer, addrs).await
             } else {
-                let addrs = m.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-                let _ = self.mesh.admit(peer, addrs).await;
+                self.mesh.expel(peer).await
+            };
+            if let Err(e) = done {
+                tracing::warn!(peer = %peer, admit = active, error = %e, "cannot bring the gate in line with the roster");
             }
         }
     }
@@ -774,7 +859,9 @@ impl Peers {
         for (peer, result) in futures::future::join_all(calls).await {
             match result {
                 Ok(Response::Roster { members }) => {
-                    let _ = self.merge_roster(members).await;
+                    if let Err(e) = self.merge_roster(members).await {
+                        tracing::warn!(peer = %peer, error = %e, "cannot merge a member's roster");
+                    }
                 }
                 Ok(_) | Err(_) => tracing::debug!(peer = %peer, "roster not spread to peer"),
             }
@@ -786,23 +873,28 @@ impl Peers {
         let members = self.wire_roster();
         if let Ok(Response::Roster { members }) =
             self.call(peer, Request::RosterSync { members }).await
+            && let Err(e) = self.merge_roster(members).await
         {
-            let _ = self.merge_roster(members).await;
+            tracing::warn!(peer = %peer, error = %e, "cannot merge a member's roster");
         }
     }
 
-    /// Removes a node from the mesh everywhere we can reach.
-    pub async fn unpair(&self, name: &str) -> Result<(), PeersError> {
+    /// Removes a node from the mesh everywhere we can reach, and with it
+    /// every member only it vouched for; returns their names.
+    pub async fn unpair(&self, name: &str) -> Result<Vec<String>, PeersError> {
         let peer = self.member_named(name)?;
-        let all = {
+        let (also, all) = {
             let mut r = self.roster.lock().map_err(|_| PeersError::LockPoisoned)?;
-            r.remove(&peer.to_string());
-            r.members().cloned().collect::<Vec<_>>()
+            let also = r.remove(&peer.to_string()).unwrap_or_default();
+            (also, r.members().cloned().collect::<Vec<_>>())
         };
         self.store.save_roster(&all).await?;
-        self.apply_gate(&all).await;
+        self.apply_gate().await;
         self.spread_roster().await;
-        Ok(())
+        if !also.is_empty() {
+            tracing::warn!(node = %name, also = ?also, "unpaired; members only it vouched for are out with it");
+        }
+        Ok(also)
     }
 
     /// Accepts control and pairing streams until the mesh stops.
@@ -844,6 +936,21 @@ impl Peers {
             }
         });
         Ok(())
+    }
+}
+
+/// Addresses a joiner offers, kept only if the roster would take them.
+fn usable_addrs(addrs: Vec<String>) -> Vec<String> {
+    addrs
+        .into_iter()
+        .filter(|a| a.len() <= roam_mesh::roster::MAX_ADDR_LEN && a.parse::<Multiaddr>().is_ok())
+        .take(roam_mesh::roster::MAX_ADDRS)
+        .collect()
+}
+
+fn log_refused(merged: &Merged) {
+    for refused in &merged.refused {
+        tracing::warn!(reason = %refused, "roster entry refused");
     }
 }
 

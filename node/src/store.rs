@@ -254,7 +254,8 @@ impl Store {
             &self.roster,
             "roster member",
             |version, body| match version {
-                MEMBER => codec::decode::<MemberV1>(body).map(MemberV1::upgrade),
+                1 => codec::decode::<MemberV1>(body).map(MemberV1::upgrade),
+                MEMBER => codec::decode::<roam_mesh::roster::Member>(body),
                 v => Err(codec::CodecError::Decode(format!("record version {v}"))),
             },
         )

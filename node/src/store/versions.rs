@@ -15,7 +15,7 @@ use roam_actors::model::{AgentRecord, Owner, WorkspaceRecord};
 pub const STORE_FORMAT: u32 = 2;
 /// Today's version of each stored type.
 pub const WORKSPACE: u32 = 2;
-pub const MEMBER: u32 = 1;
+pub const MEMBER: u32 = 2;
 pub const HOST: u32 = 1;
 
 /// A workspace record as the release before versioning wrote it: the owner
@@ -80,7 +80,8 @@ impl WorkspaceV1 {
     }
 }
 
-/// A roster member as version 1 stored it.
+/// A roster member as version 1 stored it, before vouches. Its upgrade has
+/// none: `Roster::from_stored` vouches for it with this node's key.
 #[derive(Decode)]
 pub struct MemberV1 {
     pub peer: String,
@@ -96,6 +97,7 @@ impl MemberV1 {
             name: self.name,
             addrs: self.addrs,
             removed: self.removed,
+            vouches: Vec::new(),
         }
     }
 }

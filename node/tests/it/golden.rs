@@ -86,6 +86,10 @@ fn member() -> Member {
         name: "laptop".into(),
         addrs: vec!["/ip4/10.0.0.2/udp/4799/quic-v1".into()],
         removed: false,
+        vouches: vec![Vouch {
+            by: "12D3KooWpeer".into(),
+            signature: vec![7; 64],
+        }],
     }
 }
 
@@ -319,6 +323,12 @@ fn responses() -> Vec<(&'static str, Response)> {
             }),
         ),
         ("Done", Response::Done),
+        (
+            "Unpaired",
+            Response::Unpaired {
+                also: vec!["phone".into()],
+            },
+        ),
         ("Workspace", Response::Workspace(workspace_info())),
         ("Workspaces", Response::Workspaces(vec![workspace_info()])),
         ("Agent", Response::Agent(workspace_info().agents.remove(0))),
@@ -527,6 +537,10 @@ fn golden_record_bytes_hold_for_these_record_versions() {
         name: "laptop".into(),
         addrs: vec!["/ip4/10.0.0.2/udp/4799/quic-v1".into()],
         removed: true,
+        vouches: vec![roam_mesh::roster::Vouch {
+            by: "12D3KooWpeer".into(),
+            signature: vec![7; 64],
+        }],
     };
     map.insert(
         format!("Member::v{}", versions::MEMBER),

@@ -6,4 +6,5 @@ mod fuzz_corpus;
 mod golden;
 mod pairing;
 mod peer;
+mod roster;
 mod store;

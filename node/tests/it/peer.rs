@@ -41,7 +41,7 @@ pub async fn start_named(dir: &std::path::Path, name: &str) -> Paths {
     panic!("node did not start");
 }
 
-async fn send_request(stream: &mut roam_mesh::MeshStream, request: Request) {
+pub async fn send_request(stream: &mut roam_mesh::MeshStream, request: Request) {
     let envelope = Envelope {
         version: PROTOCOL_VERSION,
         forwarded: true,
@@ -51,12 +51,20 @@ async fn send_request(stream: &mut roam_mesh::MeshStream, request: Request) {
     conn::send(stream, &envelope).await.unwrap();
 }
 
-async fn response(stream: &mut roam_mesh::MeshStream) -> Response {
+pub async fn response(stream: &mut roam_mesh::MeshStream) -> Response {
     conn::recv::<Response, _>(stream).await.unwrap().unwrap()
 }
 
 /// Pairs a fresh in-process peer with the node; returns it and the node's PeerId.
 pub async fn paired_peer(paths: &Paths) -> (Mesh, roam_mesh::PeerId) {
+    paired_peer_as(paths, libp2p_identity_keypair()).await
+}
+
+/// Pairs an in-process peer with key `keypair`, named "prober".
+pub async fn paired_peer_as(
+    paths: &Paths,
+    keypair: roam_mesh::Keypair,
+) -> (Mesh, roam_mesh::PeerId) {
     let Response::PairCode { code, addrs, .. } = Client::connect(paths)
         .await
         .unwrap()
@@ -66,7 +74,6 @@ pub async fn paired_peer(paths: &Paths) -> (Mesh, roam_mesh::PeerId) {
     else {
         panic!("no code");
     };
-    let keypair = libp2p_identity_keypair();
     let (mesh, _events) = Mesh::start(MeshConfig {
         keypair,
         listen: vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()],
