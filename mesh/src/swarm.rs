@@ -550,7 +550,11 @@ impl Driver {
                 continue;
             }
             let opts = DialOpts::peer_id(*peer).addresses(r.addrs.clone()).build();
-            let _ = self.swarm.dial(opts);
+            // Failure here is the usual case (the member is away); the
+            // backoff below is the answer, so it is only worth a debug line.
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(peer = %peer, error = %e, "redial not started");
+            }
             r.next = now + r.wait;
             r.wait = (r.wait * 2).min(REDIAL_MAX);
         }

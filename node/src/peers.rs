@@ -515,6 +515,7 @@ impl Peers {
         let outcome = self.host_pairing(peer, &mut stream, &mut took).await;
         if let Err(e) = &outcome {
             tracing::warn!(peer = %peer, error = %e, "pairing refused");
+            // Best effort: the stream may be what failed.
             let _ = conn::send(
                 &mut stream,
                 &Response::Error {
@@ -637,7 +638,9 @@ impl Peers {
         // Our side must also let one unknown peer (the host) in.
         self.mesh.open_pairing(PEER_TIMEOUT).await?;
         let result = self.join_inner(code, addr).await;
-        let _ = self.mesh.close_pairing().await;
+        if let Err(e) = self.mesh.close_pairing().await {
+            tracing::warn!(error = %e, "cannot close the joiner's pairing window");
+        }
         result
     }
 
