@@ -7,14 +7,18 @@ use std::path::Path;
 use roam_actors::profile::Profile;
 use serde::Deserialize;
 
+mod profiles;
+pub use profiles::{ProfileConfig, ProfileError};
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub node: NodeConfig,
     pub terminal: TerminalConfig,
     pub mesh: MeshConfig,
-    /// User profiles; a name that matches a built-in replaces it.
-    pub profiles: BTreeMap<String, Profile>,
+    /// User profiles; a name that matches a built-in replaces it, and one
+    /// may extend a built-in.
+    pub profiles: BTreeMap<String, ProfileConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -91,6 +95,8 @@ pub enum ConfigError {
     },
     #[error("invalid config {path}: {message}")]
     Parse { path: String, message: String },
+    #[error("invalid config: {0}")]
+    Profile(#[from] ProfileError),
 }
 
 impl Config {
@@ -106,17 +112,24 @@ impl Config {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
             message: e.message().to_string(),
-        })
+        })?;
+        // A bad profile is found when the node starts, not when an agent does.
+        config.profiles()?;
+        Ok(config)
     }
 
-    /// Built-ins overlaid with the user's profiles.
-    pub fn profiles(&self) -> BTreeMap<String, Profile> {
-        let mut all = Profile::builtins();
-        all.extend(self.profiles.clone());
-        all
+    /// Built-ins overlaid with the user's profiles (each resolved against
+    /// the built-ins, never against another user profile).
+    pub fn profiles(&self) -> Result<BTreeMap<String, Profile>, ProfileError> {
+        let builtins = Profile::builtins();
+        let mut all = builtins.clone();
+        for (name, p) in &self.profiles {
+            all.insert(name.clone(), p.resolve(name, &builtins)?);
+        }
+        Ok(all)
     }
 
     /// The byte that detaches: `ctrl-]` is 0x1d, `ctrl-a` is 0x01.
@@ -158,8 +171,9 @@ mod tests {
             "[profiles.test]\ncommand = [\"agent\"]\nresume = [\"agent\", \"--resume\", \"{session}\"]\n",
         )
         .unwrap();
-        assert!(c.profiles().contains_key("test"));
-        assert!(c.profiles().contains_key("claude"));
+        let profiles = c.profiles().unwrap();
+        assert!(profiles.contains_key("test"));
+        assert!(profiles.contains_key("claude"));
     }
 
     #[test]

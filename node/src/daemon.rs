@@ -1,6 +1,7 @@
 //! `roam node run`: bring a node up, serve until asked to stop, go down
 //! without losing anything.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::peers::Peers;
 use crate::shared::{Origin, Shared};
 use crate::store::Store;
 use roam_actors::model::Owner;
+use roam_actors::profile::Profile;
 
 /// How long a graceful stop may take before the node exits anyway.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -102,9 +104,12 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
             "ended agents a previous run of the node left running"
         );
     }
+    let profiles = config
+        .profiles()
+        .map_err(crate::config::ConfigError::from)?;
     let hosts = Arc::new(crate::hosts::Hosts::new(
         store.clone(),
-        agent_programs(&config),
+        agent_programs(&profiles),
     ));
     let roam_exe = std::env::current_exe()
         .map_err(|e| NodeError::Actors(format!("cannot find the roam binary: {e}")))?;
@@ -113,7 +118,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         worktrees_dir: paths.worktrees(),
         scrollback_dir: paths.scrollback(),
         run_dir: paths.run(),
-        profiles: config.profiles(),
+        profiles: profiles.clone(),
         default_profile: config.node.default_agent.clone(),
         scrollback_bytes: config.terminal.scrollback_bytes,
         home: std::env::var_os("HOME")
@@ -325,9 +330,8 @@ fn same_user(stream: &tokio::net::UnixStream) -> bool {
 
 /// The bare program names of every profile (`claude`, `codex`…): what a
 /// host checklist looks for. Paths are local to this machine; skipped.
-fn agent_programs(config: &Config) -> Vec<String> {
-    let mut programs: Vec<String> = config
-        .profiles()
+fn agent_programs(profiles: &BTreeMap<String, Profile>) -> Vec<String> {
+    let mut programs: Vec<String> = profiles
         .values()
         .map(|p| p.program().to_string())
         .filter(|p| {

@@ -374,3 +374,21 @@ fn a_huge_terminal_size_from_a_client_is_clamped_and_the_node_stays_up() {
     assert!(rss < 512 * 1024 * 1024, "node RSS {rss} bytes");
     assert_eq!(node.ls().len(), 1);
 }
+
+#[test]
+fn a_profile_extending_what_is_not_a_built_in_stops_the_node_at_start() {
+    let node = TestNode::new();
+    let config = node.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[profiles.local]\nextends = \"vim\"\nargs = [\"--fast\"]\n");
+    std::fs::write(&config, text).unwrap();
+    let out = node.roam(&["up"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("profile 'local' extends 'vim', which is not a built-in")
+            && err.contains("aider"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
