@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use roam_mesh::{Mesh, MeshConfig, PAIRING_PROTOCOL, PeerId};
+use roam_mesh::{Mesh, MeshConfig, MeshEvent, PAIRING_PROTOCOL, PeerId};
 use roam_node::api::{Request, Response};
 use roam_node::client::Client;
 use roam_node::paths::Paths;
@@ -31,7 +31,11 @@ async fn open_code(host: &Paths) -> (String, String) {
 /// A peer that is on nobody's roster, with its own gate open so it may
 /// keep a link to the host.
 async fn stranger() -> Mesh {
-    let (mesh, _events) = Mesh::start(MeshConfig {
+    stranger_with_events().await.0
+}
+
+async fn stranger_with_events() -> (Mesh, tokio::sync::mpsc::Receiver<MeshEvent>) {
+    let (mesh, events) = Mesh::start(MeshConfig {
         keypair: roam_mesh::Keypair::generate_ed25519(),
         listen: vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()],
         mdns: false,
@@ -40,7 +44,24 @@ async fn stranger() -> Mesh {
     .await
     .unwrap();
     mesh.open_pairing(Duration::from_secs(120)).await.unwrap();
-    mesh
+    (mesh, events)
+}
+
+/// Waits until `host` has identified itself: its side took the
+/// connection in (a dial returns once our side has it, which may be before
+/// the host's gate has seen it).
+async fn wait_identified(events: &mut tokio::sync::mpsc::Receiver<MeshEvent>, host: PeerId) {
+    let wait = async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, MeshEvent::Identified { peer, .. } if peer == host) {
+                return;
+            }
+        }
+        panic!("the stranger's events ended");
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the host never identified itself to the stranger");
 }
 
 async fn connected_to(mesh: &Mesh, peer: PeerId) -> bool {
@@ -115,8 +136,9 @@ async fn running_pair_again_closes_the_previous_strangers_connection() {
     let (_, addr) = open_code(&host).await;
 
     // A stranger takes the slot and sits on it, saying nothing.
-    let stranger = stranger().await;
+    let (stranger, mut events) = stranger_with_events().await;
     let host_peer = stranger.dial(addr.parse().unwrap()).await.unwrap();
+    wait_identified(&mut events, host_peer).await;
     assert!(connected_to(&stranger, host_peer).await);
 
     // The user runs `roam pair` again: the stranger is closed at once and
