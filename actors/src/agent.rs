@@ -5,7 +5,8 @@
 //! - Children: at most one Pty actor, running the agent's process.
 //! - Messages: info, subscribe, input, resize, scrollback, stop, start; from
 //!   the Pty, `PtyExited`; a timer that looks for the agent's session file;
-//!   `Reconnect` (an agent on an SSH host whose connection was lost).
+//!   `Reconnect` (an agent on an SSH host whose connection was lost);
+//!   `PromptCheck`, a timer that types a prompt when the agent is ready.
 //! - Supervision: the agent's *process* exiting is normal (status
 //!   `exited(code)`, not restarted: the user decides). The Pty *actor*
 //!   failing (a PTY error) restarts it with the resume command, at most
@@ -14,6 +15,8 @@
 //!   with `CONNECTION_LOST` means only the link broke: it is reattached
 //!   with backoff (1 s to 30 s), and the agent never stopped.
 //! - Invariants: the first prompt is passed once, on the first start only;
+//!   a typed prompt goes in at the agent's input prompt, never as the
+//!   answer to a question it asks first (the user answers that);
 //!   every later start resumes the conversation; the session id, once found,
 //!   is saved through the parent before anything else can restart us.
 
@@ -23,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use regex::Regex;
 
 use crate::error::ActorError;
 use crate::model::{AgentInfo, AgentRecord, AgentStatus};
@@ -45,6 +47,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONNECTION_LOST: i32 = 75;
 const RECONNECT_MIN: Duration = Duration::from_secs(1);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// How often a prompt waiting to be typed looks at the screen.
+const PROMPT_POLL: Duration = Duration::from_millis(100);
+/// An agent whose screen matches none of its profile's patterns by then
+/// gets its prompt typed anyway (a prompt the profile does not know), unless
+/// it is asking a question.
+const PROMPT_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Which command a start runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,17 +114,30 @@ pub enum AgentMsg {
     FindSession,
     /// What a look found (it runs on a blocking thread).
     SessionFound(Option<String>),
+    /// Is the agent ready for the prompt waiting to be typed?
+    PromptCheck,
+}
+
+/// A prompt to type once the agent shows its input prompt.
+struct PendingPrompt {
+    text: String,
+    since: Instant,
+    /// The agent asked a question meanwhile (logged once).
+    asked: bool,
 }
 
 pub struct AgentState {
     record: AgentRecord,
     profile: Profile,
-    waiting: Vec<Regex>,
+    patterns: status::Patterns,
+    pending_prompt: Option<PendingPrompt>,
     pty: Option<ActorRef<PtyMsg>>,
     stopped: bool,
     started_at: SystemTime,
     restarts: VecDeque<Instant>,
     reconnect_wait: Duration,
+    /// The screen the lost terminal left, for the one that reattaches.
+    seen_rows: Option<Vec<String>>,
     /// A look for the session file is under way.
     looking: bool,
     /// The link to the agent's host broke and a reconnect is due: the agent
@@ -138,7 +159,8 @@ impl Actor for AgentActor {
     ) -> Result<AgentState, ActorProcessingErr> {
         let profile = self.rt.profile(&args.record.profile)?.clone();
         let mut state = AgentState {
-            waiting: status::compile(&profile.waiting),
+            patterns: status::Patterns::new(&profile.waiting, &profile.questions),
+            pending_prompt: None,
             profile,
             stopped: matches!(args.mode, StartMode::Idle) && args.record.exited.is_none(),
             record: args.record,
@@ -146,6 +168,7 @@ impl Actor for AgentActor {
             started_at: SystemTime::now(),
             restarts: VecDeque::new(),
             reconnect_wait: RECONNECT_MIN,
+            seen_rows: None,
             disconnected: false,
             looking: false,
             size: (24, 80),
@@ -227,6 +250,7 @@ impl Actor for AgentActor {
                 state.looking = false;
                 self.session_found(state, found);
             }
+            AgentMsg::PromptCheck => self.prompt_check(&myself, state).await,
         }
         Ok(())
     }
@@ -285,7 +309,7 @@ impl AgentActor {
             state.argv(fresh),
             launch == Launch::Reattach,
         );
-        let argv = command.argv;
+        let (argv, marks_reattach) = (command.argv, command.marks_reattach);
         let program = argv.first().cloned().unwrap_or_default();
         if profile::find_program_off_thread(&program).await.is_none() {
             return Err(ActorError::ProgramMissing {
@@ -325,6 +349,8 @@ impl AgentActor {
             rows: state.size.0,
             cols: state.size.1,
             banner,
+            seen_rows: state.seen_rows.take(),
+            marks_reattach,
             owner: myself.clone(),
         };
         let (pty, _) = Actor::spawn_linked(None, PtyActor, spec, myself.get_cell())
@@ -333,7 +359,13 @@ impl AgentActor {
         if let (true, PromptMode::Type, Some(prompt)) =
             (fresh, &state.profile.prompt, &state.record.prompt)
         {
-            let _ = pty.cast(PtyMsg::Input(format!("{prompt}\r").into_bytes()));
+            // Typed now, it could answer a first-run question instead.
+            state.pending_prompt = Some(PendingPrompt {
+                text: prompt.clone(),
+                since: Instant::now(),
+                asked: false,
+            });
+            myself.send_after(PROMPT_POLL, || AgentMsg::PromptCheck);
         }
         state.pty = Some(pty);
         state.stopped = false;
@@ -448,6 +480,11 @@ impl AgentActor {
             return;
         }
         if let Some(old) = state.pty.take() {
+            if let Ok(ractor::rpc::CallResult::Success(rows)) =
+                old.call(PtyMsg::Rows, Some(CALL_TIMEOUT)).await
+            {
+                state.seen_rows = Some(rows);
+            }
             let _ = old.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }
         let badge = self.site.badge().unwrap_or_default();
@@ -459,6 +496,51 @@ impl AgentActor {
             tracing::warn!(workspace = %self.workspace, agent = %state.record.name, error = %e, "reconnect failed");
             myself.send_after(state.reconnect_wait, || AgentMsg::Reconnect);
         }
+    }
+
+    /// Types the pending prompt if the agent shows its input prompt (or
+    /// the deadline passed with no question on screen); looks again later
+    /// otherwise. A question on screen is left to the user, however long.
+    async fn prompt_check(&self, myself: &ActorRef<AgentMsg>, state: &mut AgentState) {
+        let (Some(pending), Some(pty)) = (&mut state.pending_prompt, &state.pty) else {
+            state.pending_prompt = None;
+            return;
+        };
+        let activity = match pty.call(PtyMsg::Activity, Some(CALL_TIMEOUT)).await {
+            Ok(ractor::rpc::CallResult::Success(a)) => a,
+            _ => {
+                state.pending_prompt = None;
+                return;
+            }
+        };
+        if activity.exited.is_some() {
+            tracing::warn!(workspace = %self.workspace, agent = %state.record.name, "agent exited before its prompt could be typed");
+            state.pending_prompt = None;
+            return;
+        }
+        let moment = status::prompt_moment(&activity, &state.patterns);
+        let overdue = pending.since.elapsed() >= PROMPT_DEADLINE;
+        match moment {
+            status::PromptMoment::Question => {
+                if !pending.asked {
+                    pending.asked = true;
+                    tracing::info!(workspace = %self.workspace, agent = %state.record.name, question = %activity.last_line.trim(), "agent asks a question first; the prompt is typed once it is answered");
+                }
+            }
+            status::PromptMoment::Now | status::PromptMoment::NotYet
+                if moment == status::PromptMoment::Now || overdue =>
+            {
+                if moment != status::PromptMoment::Now {
+                    tracing::warn!(workspace = %self.workspace, agent = %state.record.name, "no input prompt seen in {PROMPT_DEADLINE:?}; typing the prompt anyway");
+                }
+                let text = format!("{}\r", pending.text);
+                let _ = pty.cast(PtyMsg::Input(text.into_bytes()));
+                state.pending_prompt = None;
+                return;
+            }
+            status::PromptMoment::Now | status::PromptMoment::NotYet => {}
+        }
+        myself.send_after(PROMPT_POLL, || AgentMsg::PromptCheck);
     }
 
     /// Starts a look for the session file on a blocking thread (it reads a
@@ -539,7 +621,7 @@ impl AgentState {
                     (AgentStatus::Disconnected, None)
                 }
                 Ok(ractor::rpc::CallResult::Success(a)) => {
-                    (status::derive(&a, &self.waiting), a.pid)
+                    (status::derive(&a, &self.patterns), a.pid)
                 }
                 _ => (AgentStatus::Exited { code: -1 }, None),
             },

@@ -18,11 +18,15 @@
 //! - [`remote`]: what the actors need of SSH hosts (the node provides it).
 //! - [`site`]: where a workspace runs (this node, an SSH host): one trait.
 //! - [`scrollback`]: the byte ring mirrored to disk.
+//! - [`markers`], [`missed`]: a reattaching host terminal's repaints and
+//!   missed history, kept out of the scrollback or cut to what is new.
 //! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
 
 pub mod agent;
 pub mod error;
 pub mod leftover;
+pub mod markers;
+pub mod missed;
 pub mod model;
 pub mod node;
 pub mod persist;

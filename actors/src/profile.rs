@@ -13,7 +13,8 @@ pub enum PromptMode {
     /// Appended as the last argument (`claude "fix the bug"`).
     #[default]
     Arg,
-    /// Typed into the terminal once it starts, followed by Enter.
+    /// Typed into the terminal, followed by Enter, once the agent first
+    /// shows its input prompt (a `waiting` pattern, no `questions` one).
     Type,
 }
 
@@ -39,6 +40,11 @@ pub struct Profile {
     /// non-empty line); a match means the agent waits for input.
     #[serde(default)]
     pub waiting: Vec<String>,
+    /// Regexes, matched the same way, for a question the agent asks (yes or
+    /// no, a permission): the agent is waiting, but for the user's answer,
+    /// so a prompt to type waits until the question is answered.
+    #[serde(default)]
+    pub questions: Vec<String>,
     /// Extra environment for the agent.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -53,6 +59,7 @@ impl Profile {
             resume_last: None,
             session_dir: None,
             waiting: Vec::new(),
+            questions: Vec::new(),
             env: BTreeMap::new(),
         }
     }
@@ -64,22 +71,21 @@ impl Profile {
         claude.resume = Some(vec!["claude".into(), "--resume".into(), "{session}".into()]);
         claude.resume_last = Some(vec!["claude".into(), "--continue".into()]);
         claude.session_dir = Some("{home}/.claude/projects/{cwd_encoded}".into());
-        claude.waiting = vec![
-            r"^\s*>\s*$".into(),
-            r"Do you want to".into(),
-            r"\(y/n\)".into(),
-        ];
+        claude.waiting = vec![r"^\s*>\s*$".into()];
+        claude.questions = vec![r"Do you want to".into(), r"\(y/n\)".into()];
         m.insert("claude".into(), claude);
 
         let mut codex = Profile::simple(&["codex"]);
         codex.resume_last = Some(vec!["codex".into(), "resume".into(), "--last".into()]);
-        codex.waiting = vec![r"^\s*▌".into(), r"Allow command\?".into()];
+        codex.waiting = vec![r"^\s*▌".into()];
+        codex.questions = vec![r"Allow command\?".into()];
         m.insert("codex".into(), codex);
 
         let mut aider = Profile::simple(&["aider"]);
         aider.prompt = PromptMode::Type;
         aider.resume_last = Some(vec!["aider".into(), "--restore-chat-history".into()]);
-        aider.waiting = vec![r"^\S*>\s*$".into(), r"\(Y\)es/\(N\)o".into()];
+        aider.waiting = vec![r"^\S*>\s*$".into()];
+        aider.questions = vec![r"\(Y\)es/\(N\)o".into()];
         m.insert("aider".into(), aider);
 
         // Roam's own scripted agent (behaves like Claude Code); used by the
@@ -92,6 +98,7 @@ impl Profile {
         ]);
         test.session_dir = Some("{home}/.claude/projects/{cwd_encoded}".into());
         test.waiting = vec![r"^> $".into()];
+        test.questions = vec![r"\(Y\)es/\(N\)o".into()];
         m.insert("test-agent".into(), test);
 
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());

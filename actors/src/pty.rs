@@ -17,6 +17,11 @@
 //!   output in flight to the actor (`OUTPUT_IN_FLIGHT`, the reader waits),
 //!   output held for a lagging viewer (`SUBSCRIBER_DEPTH` × `READ_CHUNK`,
 //!   then it resyncs), input not yet written (`INPUT_PENDING`, then dropped).
+//! - A terminal that reattaches (a host's, `marks_reattach`) is the one
+//!   exception to the first: its `markers` keep tmux's repaint out of the
+//!   scrollback (screen and viewers only) and put only the unseen part of
+//!   the missed history in it (scrollback only), so no line is there twice
+//!   however often the link drops.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -29,6 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::agent::AgentMsg;
 use crate::leftover::Mark;
+use crate::markers::{Marker, Piece, Splitter};
 use crate::scrollback::Scrollback;
 use crate::session::Session;
 
@@ -51,6 +57,10 @@ const OUTPUT_IN_FLIGHT: usize = 1024 * 1024;
 const INPUT_PENDING: usize = 1024 * 1024;
 /// How much scrollback is replayed into a fresh screen model after a restart.
 const SCREEN_REBUILD_BYTES: usize = 256 * 1024;
+/// The most a repaint or a missed-history block may hold: past it the
+/// block is taken as ended (a marker that never came must not keep the
+/// agent's output out of the scrollback for good).
+const BLOCK_MAX: usize = 4 * 1024 * 1024;
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 /// How long an agent's session has to exit after SIGHUP before what is left
 /// of it is killed.
@@ -97,6 +107,12 @@ pub struct PtySpec {
     /// Written into the scrollback and screen before the process starts
     /// (e.g. "node restarted").
     pub banner: Option<String>,
+    /// The screen's rows as the terminal before this one left them (a
+    /// reattach); else they are taken from the screen rebuilt from the
+    /// scrollback.
+    pub seen_rows: Option<Vec<String>>,
+    /// Whether the output's `markers` are honoured (a host's terminal).
+    pub marks_reattach: bool,
     pub owner: ActorRef<AgentMsg>,
 }
 
@@ -119,6 +135,8 @@ pub enum PtyMsg {
     },
     Scrollback(RpcReplyPort<Vec<u8>>),
     Activity(RpcReplyPort<Activity>),
+    /// The screen's rows as text.
+    Rows(RpcReplyPort<Vec<String>>),
     /// Ends the process and its whole session (SIGHUP, then SIGKILL to
     /// what is left after a grace).
     Kill,
@@ -130,9 +148,25 @@ pub enum PtyMsg {
 
 pub struct PtyActor;
 
+/// Where output goes, on a terminal that marks its reattaches.
+enum Block {
+    /// Scrollback, screen and viewers, as on every other terminal.
+    Live,
+    /// tmux's repaint: screen and viewers (bytes so far).
+    Repaint(usize),
+    /// History missed while the link was down, gathered until its end.
+    Missed(Vec<u8>),
+}
+
 pub struct PtyState {
     scrollback: Scrollback,
     screen: vt100::Parser,
+    /// Present when the terminal marks its reattaches.
+    splitter: Option<Splitter>,
+    block: Block,
+    /// The screen's rows as this node last saw them (before the banner of
+    /// this start), which the missed history is cut after.
+    seen_rows: Vec<String>,
     events: broadcast::Sender<PtyEvent>,
     master: Box<dyn MasterPty + Send>,
     input: std::sync::mpsc::Sender<(Vec<u8>, OwnedSemaphorePermit)>,
@@ -221,6 +255,9 @@ impl Actor for PtyActor {
             PtyMsg::Activity(reply) => {
                 let _ = reply.send(state.activity());
             }
+            PtyMsg::Rows(reply) => {
+                let _ = reply.send(rows(&state.screen));
+            }
             PtyMsg::Kill => {
                 // Ends on its own: the handler does not wait out the grace.
                 let _ = state.end_session();
@@ -236,6 +273,7 @@ impl PtyState {
         let mut scrollback = Scrollback::open(&spec.scrollback_path, spec.scrollback_bytes)?;
         let mut screen = vt100::Parser::new(nonzero(spec.rows), nonzero(spec.cols), 0);
         screen.process(&scrollback.tail(SCREEN_REBUILD_BYTES));
+        let seen_rows = spec.seen_rows.unwrap_or_else(|| rows(&screen));
         if let Some(banner) = &spec.banner {
             let line = format!("\r\n\x1b[7m[roam] {banner}\x1b[0m\r\n");
             scrollback.push(line.as_bytes());
@@ -336,6 +374,9 @@ impl PtyState {
         Ok(PtyState {
             scrollback,
             screen,
+            splitter: spec.marks_reattach.then(Splitter::default),
+            block: Block::Live,
+            seen_rows,
             events,
             master: pair.master,
             input,
@@ -357,10 +398,74 @@ impl PtyState {
     fn output(&mut self, bytes: &[u8]) {
         self.last_output = Instant::now();
         self.produced_output = true;
+        let Some(splitter) = &mut self.splitter else {
+            self.live(bytes);
+            return;
+        };
+        for piece in splitter.split(bytes) {
+            match piece {
+                Piece::Bytes(bytes) => self.block_output(&bytes),
+                Piece::Marker(marker) => self.marker(marker),
+            }
+        }
+    }
+
+    fn live(&mut self, bytes: &[u8]) {
         self.scrollback.push(bytes);
+        self.show(bytes);
+    }
+
+    /// To the screen and every viewer.
+    fn show(&mut self, bytes: &[u8]) {
         self.screen.process(bytes);
         // No receivers is fine: nobody is attached.
         let _ = self.events.send(PtyEvent::Output(Arc::from(bytes)));
+    }
+
+    fn block_output(&mut self, bytes: &[u8]) {
+        match &mut self.block {
+            Block::Live => self.live(bytes),
+            Block::Repaint(n) if *n + bytes.len() <= BLOCK_MAX => {
+                *n += bytes.len();
+                self.show(bytes);
+            }
+            Block::Missed(held) if held.len() + bytes.len() <= BLOCK_MAX => {
+                held.extend_from_slice(bytes);
+            }
+            Block::Repaint(_) | Block::Missed(_) => {
+                tracing::warn!(pid = ?self.pid, bound_bytes = BLOCK_MAX, "a marked block never ended; its output goes on as usual");
+                self.end_block();
+                self.live(bytes);
+            }
+        }
+    }
+
+    fn marker(&mut self, marker: Marker) {
+        match marker {
+            Marker::RepaintBegin => {
+                self.end_block();
+                self.block = Block::Repaint(0);
+            }
+            Marker::MissedBegin => {
+                self.end_block();
+                self.block = Block::Missed(Vec::new());
+            }
+            Marker::RepaintEnd | Marker::MissedEnd => self.end_block(),
+        }
+    }
+
+    /// Ends the current block: missed history goes into the scrollback,
+    /// cut to what this node never saw.
+    fn end_block(&mut self) {
+        if let Block::Missed(held) = std::mem::replace(&mut self.block, Block::Live) {
+            let text = String::from_utf8_lossy(&held);
+            let lines: Vec<String> = text
+                .split('\n')
+                .map(|l| l.trim_end_matches('\r').to_string())
+                .collect();
+            let new = crate::missed::unseen(&self.seen_rows, &lines);
+            self.scrollback.push(&crate::missed::framed(new));
+        }
     }
 
     fn read_ended(&mut self) {
@@ -458,8 +563,7 @@ impl PtyState {
     fn activity(&self) -> Activity {
         let screen = self.screen.screen();
         let (row, _) = screen.cursor_position();
-        let (_, cols) = screen.size();
-        let lines: Vec<String> = screen.rows(0, cols.get()).collect();
+        let lines = rows(&self.screen);
         let cursor_line = lines.get(row as usize).cloned().unwrap_or_default();
         let last_line = lines
             .iter()
@@ -519,6 +623,13 @@ fn wait_exit_code(pid: i32) -> i32 {
             Err(_) => return -1,
         }
     }
+}
+
+/// The screen's rows as text.
+fn rows(screen: &vt100::Parser) -> Vec<String> {
+    let screen = screen.screen();
+    let (_, cols) = screen.size();
+    screen.rows(0, cols.get()).collect()
 }
 
 fn nonzero(n: u16) -> std::num::NonZeroU16 {

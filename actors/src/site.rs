@@ -58,6 +58,9 @@ pub struct Placement {
 pub struct AgentCommand {
     pub argv: Vec<String>,
     pub cwd: PathBuf,
+    /// The terminal marks tmux's repaints and the history it missed
+    /// (`markers`): a host's, which reattaches after a lost link.
+    pub marks_reattach: bool,
 }
 
 pub trait Site: Send + Sync + 'static {

@@ -20,6 +20,7 @@ use std::time::Duration;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use roam_actors::markers::Marker;
 use roam_actors::model::WorkspaceRecord;
 use roam_actors::persist::BoxFuture;
 use roam_actors::remote::{
@@ -28,6 +29,7 @@ use roam_actors::remote::{
 use roam_gitsync::WorktreeStatus;
 use roam_mesh::ssh::{PtySize, SshPool, SshStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::api::{Down, ErrorKind, HostTerminal, Response, Up};
 use crate::conn;
@@ -149,18 +151,23 @@ async fn upgraded(pool: &SshPool, mut spec: HostTerminal) -> HostTerminal {
 /// Creates the session unless it exists. The agent runs under `sh -c`,
 /// which writes its exit code to a file when it ends (tmux itself forgets
 /// it); tmux runs a multi-word command directly, so no shell re-parses the
-/// agent's arguments.
+/// agent's arguments. The session shows no status line: this node's
+/// terminal is the agent's pane, row for row, which the missed history is
+/// matched against.
 fn ensure_session_script(spec: &HostTerminal) -> String {
     let argv = quote_argv(&spec.argv);
     let s = quote(&spec.session);
     let target = session_target(&spec.session);
+    // `set-option` looks a bare `=NAME` up as a pane and finds none.
+    let pane = pane_target(&spec.session);
     let exit = exit_file(&spec.session);
     format!(
         "mkdir -p {HOST_DIR}/exit && \
          if ! tmux has-session -t {target} 2>/dev/null; then \
            rm -f {exit} && \
            tmux new-session -d -s {s} -x {cols} -y {rows} -c {cwd} sh -c {script} {exit} {argv}; \
-         fi",
+         fi && \
+         {{ tmux set-option -t {pane} status off >/dev/null 2>&1 || true; }}",
         cols = spec.cols,
         rows = spec.rows,
         cwd = quote(&spec.cwd),
@@ -225,16 +232,12 @@ where
     if conn::send(writer, &Response::Streaming).await.is_err() {
         return;
     }
-    if !spec.create {
-        // Reattaching after a lost link: what scrolled past meanwhile is not
-        // in tmux's repaint, so the recent history comes first.
-        let history = missed_history(pool, &spec).await;
-        if !history.is_empty() && conn::send(writer, &Down::Output(history)).await.is_err() {
-            return;
-        }
-    }
     let mut ups = conn::FrameReader::<Up>::spawn(reader, 64);
-    let ended = relay_terminal(stream, &mut ups, writer).await;
+    // Reattaching after a lost link (or a restart of this node): tmux
+    // repaints the screen, which the scrollback has, and what scrolled past
+    // meanwhile is in none of it.
+    let reattach = (!spec.create).then_some((pool, &spec));
+    let ended = relay_terminal(stream, &mut ups, writer, reattach).await;
     drop(ups);
     let last = match ended {
         Ended::Viewer => return,
@@ -250,20 +253,43 @@ enum Ended {
     Remote,
 }
 
+/// How long tmux's repaint after an attach may go on; it ends sooner, at
+/// the first pause in its output.
+const REPAINT_MAX: Duration = Duration::from_secs(2);
+const REPAINT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Moves output and input until one side ends. On a reattach, tmux's
+/// repaint is marked as such and followed by the missed history (see
+/// `roam_actors::markers`).
 async fn relay_terminal<W: AsyncWrite + Unpin>(
     mut stream: SshStream,
     ups: &mut conn::FrameReader<Up>,
     writer: &mut W,
+    reattach: Option<(&SshPool, &HostTerminal)>,
 ) -> Ended {
     let resizer = stream.resizer();
     let mut buf = vec![0u8; 64 * 1024];
+    // While the repaint goes on: when it ends at the latest, and at the
+    // pause after the output so far.
+    let mut repaint: Option<(Instant, Instant)> = None;
+    if reattach.is_some() {
+        if send_marker(writer, Marker::RepaintBegin).await.is_err() {
+            return Ended::Viewer;
+        }
+        let now = Instant::now();
+        repaint = Some((now + REPAINT_MAX, now + REPAINT_MAX));
+    }
     loop {
+        let repaint_ends = repaint.map(|(cap, pause)| cap.min(pause));
         tokio::select! {
             read = stream.read(&mut buf) => match read {
                 Ok(0) | Err(_) => return Ended::Remote,
                 Ok(n) => {
                     if conn::send(writer, &Down::Output(buf[..n].to_vec())).await.is_err() {
                         return Ended::Viewer;
+                    }
+                    if let Some((_, pause)) = &mut repaint {
+                        *pause = Instant::now() + REPAINT_PAUSE;
                     }
                 }
             },
@@ -278,33 +304,55 @@ async fn relay_terminal<W: AsyncWrite + Unpin>(
                 }
                 Some(Up::Detach) | None => return Ended::Viewer,
             },
+            _ = tokio::time::sleep_until(repaint_ends.unwrap_or_else(Instant::now)), if repaint_ends.is_some() => {
+                repaint = None;
+                if let Some((pool, spec)) = reattach
+                    && send_missed(pool, spec, writer).await.is_err()
+                {
+                    return Ended::Viewer;
+                }
+            }
         }
     }
 }
 
-/// Lines of history replayed when reattaching.
+async fn send_marker<W: AsyncWrite + Unpin>(writer: &mut W, marker: Marker) -> Result<(), ()> {
+    conn::send(writer, &Down::Output(marker.bytes().to_vec()))
+        .await
+        .map_err(|_| ())
+}
+
+/// Lines of history captured when reattaching.
 const MISSED_LINES: u32 = 500;
 
-/// The session's recent history (above the visible screen), with colours,
-/// framed by notes, as terminal output.
-async fn missed_history(pool: &SshPool, spec: &HostTerminal) -> Vec<u8> {
+/// Ends the repaint and sends the session's recent history with its
+/// screen, colours kept, one line per screen row (unjoined, as the node's
+/// screen model has them). Taken after the repaint, so nothing written
+/// meanwhile falls between; the Pty actor keeps only what it never saw.
+async fn send_missed<W: AsyncWrite + Unpin>(
+    pool: &SshPool,
+    spec: &HostTerminal,
+    writer: &mut W,
+) -> Result<(), ()> {
+    send_marker(writer, Marker::RepaintEnd).await?;
     let capture = format!(
-        "tmux capture-pane -p -e -J -t {} -S -{MISSED_LINES} -E -1 2>/dev/null",
+        "tmux capture-pane -p -e -t {} -S -{MISSED_LINES} -E - 2>/dev/null",
         pane_target(&spec.session)
     );
-    let Ok(out) = pool.exec(&spec.alias, &capture).await else {
-        return Vec::new();
+    let history = match pool.exec(&spec.alias, &capture).await {
+        Ok(out) => out.stdout,
+        Err(e) => {
+            tracing::debug!(host = %spec.alias, error = %e, "cannot read the missed history");
+            return Ok(());
+        }
     };
-    let text = out.stdout_text();
-    if text.trim().is_empty() {
-        return Vec::new();
+    send_marker(writer, Marker::MissedBegin).await?;
+    for chunk in history.chunks(64 * 1024) {
+        conn::send(writer, &Down::Output(chunk.to_vec()))
+            .await
+            .map_err(|_| ())?;
     }
-    let mut bytes =
-        b"\r\n\x1b[7m[roam] output while the connection was lost (recent history):\x1b[0m\r\n"
-            .to_vec();
-    bytes.extend(text.replace('\n', "\r\n").into_bytes());
-    bytes.extend_from_slice(b"\x1b[7m[roam] end of history\x1b[0m\r\n");
-    bytes
+    send_marker(writer, Marker::MissedEnd).await
 }
 
 /// Whether the host runs tmux (else agents are detached with setsid).

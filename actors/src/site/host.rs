@@ -176,6 +176,7 @@ impl Site for HostSite {
         AgentCommand {
             argv: shown,
             cwd: rt.data_dir.clone(),
+            marks_reattach: true,
         }
     }
 

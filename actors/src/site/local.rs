@@ -131,6 +131,7 @@ impl Site for LocalSite {
         AgentCommand {
             argv,
             cwd: workdir.to_path_buf(),
+            marks_reattach: false,
         }
     }
 

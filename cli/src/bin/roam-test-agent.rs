@@ -1,7 +1,7 @@
 //! `roam-test-agent`: a small scripted stand-in for Claude Code, used by Roam's tests.
 //!
 //! ```text
-//! roam-test-agent [--resume ID] [PROMPT]
+//! roam-test-agent [--resume ID] [--ask-gitignore] [PROMPT]
 //! roam-test-agent --version
 //! ```
 //!
@@ -12,8 +12,13 @@
 //! Each turn (the PROMPT argument, then every non-empty stdin line after the
 //! `> ` marker) is split on `;` into instructions, whose first word is the verb:
 //! `write PATH TEXT`, `append PATH TEXT`, `rm PATH`, `commit MSG`, `sleep MS`,
-//! `spam N [WIDTH]`, `size`, `recall`, `echo TEXT`, `exit CODE`, `env NAME`.
+//! `spam N [WIDTH]`, `drip N MS [TAG]`, `size`, `recall`, `echo TEXT`, `exit CODE`, `env NAME`.
 //! Anything else is a free-text task noted in `.roam-test-agent/notes.md`.
+//!
+//! `--ask-gitignore` asks first, as aider does on a fresh repository,
+//! whether to add `.roam-test-agent*` to `.gitignore`; an answer that is not
+//! yes or no is refused and asked again, so a prompt typed into the
+//! question is lost, as it is with aider.
 
 // This binary exists to talk to a terminal like an interactive agent: printing
 // to stdout is its whole job.
@@ -37,6 +42,10 @@ struct Args {
     /// Resume an existing session (appends to its session file).
     #[arg(long, value_name = "ID")]
     resume: Option<String>,
+    /// Ask to add `.roam-test-agent*` to `.gitignore` before anything else,
+    /// unless it is there already.
+    #[arg(long)]
+    ask_gitignore: bool,
     /// First turn to run before reading stdin (several words are joined by spaces).
     #[arg(value_name = "PROMPT")]
     prompt: Vec<String>,
@@ -75,6 +84,10 @@ fn run(args: &Args) -> Result<i32> {
     };
     writeln!(agent.out, "{banner}")?;
     agent.out.flush()?;
+    let mut input = io::stdin().lock();
+    if args.ask_gitignore && !agent.ask_gitignore(&mut input)? {
+        return Ok(0);
+    }
 
     let prompt = args.prompt.join(" ");
     let prompt = prompt.trim();
@@ -84,7 +97,6 @@ fn run(args: &Args) -> Result<i32> {
         return Ok(code);
     }
 
-    let mut input = io::stdin().lock();
     let mut buf = Vec::new();
     loop {
         write!(agent.out, "> ")?;
@@ -356,6 +368,19 @@ impl Agent {
                 self.spam(n, width)?;
                 format!("printed {n} lines")
             }
+            "drip" => {
+                let mut words = rest.split_whitespace();
+                let n: u64 = parse_arg(words.next(), "drip needs a line count")?;
+                let every: u64 = parse_arg(words.next(), "drip needs milliseconds between lines")?;
+                let tag = words.next().unwrap_or("drip");
+                for i in 1..=n {
+                    // `TAG i/n`: no line is a part of another.
+                    writeln!(self.out, "{tag} {i}/{n}")?;
+                    self.out.flush()?;
+                    thread::sleep(Duration::from_millis(every));
+                }
+                format!("dripped {n} lines")
+            }
             "size" => {
                 let line = match crossterm::terminal::size() {
                     Ok((cols, rows)) => format!("size {rows}x{cols}"),
@@ -455,6 +480,42 @@ impl Agent {
         sleep_until(start, total);
         writeln!(self.out)?;
         Ok(())
+    }
+
+    /// Asks, until answered yes or no, whether to ignore the agent's own
+    /// files; false when stdin ends first.
+    fn ask_gitignore(&mut self, input: &mut impl BufRead) -> Result<bool> {
+        const ENTRY: &str = ".roam-test-agent*";
+        let path = self.cwd.join(".gitignore");
+        let ignored = fs::read_to_string(&path).unwrap_or_default();
+        if ignored.lines().any(|l| l.trim() == ENTRY) {
+            return Ok(true);
+        }
+        let mut buf = Vec::new();
+        loop {
+            write!(
+                self.out,
+                "Add {ENTRY} to .gitignore (recommended)? (Y)es/(N)o [Yes]: "
+            )?;
+            self.out.flush()?;
+            buf.clear();
+            if input.read_until(b'\n', &mut buf)? == 0 {
+                return Ok(false);
+            }
+            match String::from_utf8_lossy(&buf).trim().to_lowercase().as_str() {
+                "" | "y" | "yes" => {
+                    let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+                    writeln!(file, "{ENTRY}")?;
+                    writeln!(self.out, "Added {ENTRY} to .gitignore")?;
+                    return Ok(true);
+                }
+                "n" | "no" => return Ok(true),
+                other => writeln!(
+                    self.out,
+                    "Please answer with one of: yes, no (not {other:?})"
+                )?,
+            }
+        }
     }
 
     /// `n` lines `line <i> xxx…`, each `width` chars long (unless the prefix is longer).

@@ -61,6 +61,11 @@ command = ["{AGENT}"]
 resume = ["{AGENT}", "--resume", "{{session}}"]
 session_dir = "{{home}}/.claude/projects/{{cwd_encoded}}"
 waiting = ['^> $']
+[profiles.asker]
+command = ["{AGENT}", "--ask-gitignore"]
+prompt = "type"
+waiting = ['^> $']
+questions = ['\(Y\)es/\(N\)o']
 [profiles.missing]
 command = ["roam-no-such-agent-binary"]
 "#

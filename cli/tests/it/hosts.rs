@@ -280,8 +280,6 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
         .unwrap();
     assert!(killed.success());
     s.node.wait_logs("far", "reconnected to ssh:box");
-    s.node
-        .wait_logs("far", "output while the connection was lost");
     s.node.ok(&["send", "far", "recall"]);
     s.node.wait_logs("far", "history: write far.txt on-the-host; commit far | echo typed-from-here | echo typed-in-attach");
 
@@ -314,6 +312,71 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
         "unsaved\n"
     );
     assert!(s.node.ls().is_empty());
+}
+
+fn drop_the_link(s: &Setup) {
+    let killed = std::process::Command::new("pkill")
+        .args(["-P", &s.sshd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+#[test]
+fn host_scrollback_gets_what_was_missed_once_and_never_tmuxs_repaint() {
+    let (s, _home) = isolated_host();
+    s.node
+        .ok(&["new", "drops", "--on", "ssh:box", "--agent", "test"]);
+    s.node.wait_logs("drops", "> ");
+    s.node.ok(&["send", "drops", "echo said-before-the-drops"]);
+    // The typed line and the agent's answer.
+    wait_until("the echo", || {
+        s.node
+            .logs("drops")
+            .matches("said-before-the-drops")
+            .count()
+            == 2
+    });
+    let before = s
+        .node
+        .logs("drops")
+        .matches("said-before-the-drops")
+        .count();
+    for round in 1..=3 {
+        // Lines keep coming while the link is down: they are in no repaint.
+        let tag = format!("round{round}");
+        s.node.ok(&["send", "drops", &format!("drip 15 200 {tag}")]);
+        s.node.wait_logs("drops", &format!("{tag} 2/15"));
+        drop_the_link(&s);
+        wait_until("the reconnect", || {
+            s.node
+                .logs("drops")
+                .matches("reconnected to ssh:box")
+                .count()
+                == round
+        });
+        s.node.wait_logs("drops", &format!("{tag} 15/15"));
+        let logs = s.node.logs("drops");
+        for i in 1..=15 {
+            let line = format!("{tag} {i}/15");
+            let n = logs.matches(&line).count();
+            // Once, or twice for a line printed while the history was read.
+            assert!(
+                (1..=2).contains(&n),
+                "{line} is in the logs {n} times:\n{logs}"
+            );
+        }
+    }
+    let logs = s.node.logs("drops");
+    assert_eq!(
+        logs.matches("said-before-the-drops").count(),
+        before,
+        "a line from before the drops came back with a repaint:\n{logs}"
+    );
+    assert!(
+        logs.contains("output while the connection was lost"),
+        "{logs}"
+    );
 }
 
 #[test]

@@ -174,3 +174,38 @@ fn rm_of_clean_merged_workspace_needs_no_force() {
     assert_eq!(out.trim(), "removed workspace clean");
     assert!(!node.branches().contains("roam/clean"));
 }
+
+#[test]
+fn a_typed_prompt_waits_out_a_question_the_agent_asks_first() {
+    let node = TestNode::started();
+    node.ok(&[
+        "new",
+        "ask",
+        "--agent",
+        "asker",
+        "--prompt",
+        "write asked.txt after-the-answer; commit asked",
+    ]);
+    node.wait_logs("ask", "(Y)es/(N)o [Yes]: ");
+    wait_until("the question to show as waiting", || {
+        node.agent_state("ask", 0) == "waiting_for_input"
+    });
+    // Typed at once, the prompt would have been taken as the answer.
+    let logs = node.logs("ask");
+    assert!(!logs.contains("Please answer"), "{logs}");
+    assert!(!node.worktree("ask").join("asked.txt").exists());
+
+    node.ok(&["send", "ask", "y"]);
+    node.wait_logs("ask", "committed");
+    let worktree = node.worktree("ask");
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("asked.txt")).unwrap(),
+        "after-the-answer\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(worktree.join(".gitignore")).unwrap(),
+        ".roam-test-agent*\n"
+    );
+    let logs = node.logs("ask");
+    assert!(!logs.contains("Please answer"), "{logs}");
+}

@@ -21,6 +21,7 @@ pub struct ProfileConfig {
     pub resume_last: Option<Vec<String>>,
     pub session_dir: Option<String>,
     pub waiting: Option<Vec<String>>,
+    pub questions: Option<Vec<String>>,
     /// Merged over the built-in's environment (these win).
     pub env: BTreeMap<String, String>,
 }
@@ -95,6 +96,11 @@ impl ProfileConfig {
                 .waiting
                 .clone()
                 .or_else(|| base.as_ref().map(|b| b.waiting.clone()))
+                .unwrap_or_default(),
+            questions: self
+                .questions
+                .clone()
+                .or_else(|| base.as_ref().map(|b| b.questions.clone()))
                 .unwrap_or_default(),
             env,
         })
