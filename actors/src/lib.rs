@@ -18,6 +18,8 @@
 //! - [`remote`]: what the actors need of SSH hosts (the node provides it).
 //! - [`site`]: where a workspace runs (this node, an SSH host): one trait.
 //! - [`scrollback`]: the byte ring mirrored to disk.
+//! - [`scan`]: finds fixed escape sequences in output; [`queries`]: the
+//!   terminal queries a Pty actor answers itself.
 //! - [`markers`], [`missed`]: a reattaching host terminal's repaints and
 //!   missed history, kept out of the scrollback or cut to what is new.
 //! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
@@ -32,7 +34,9 @@ pub mod node;
 pub mod persist;
 pub mod profile;
 pub mod pty;
+pub mod queries;
 pub mod remote;
+pub mod scan;
 pub mod scrollback;
 pub mod session;
 pub mod site;

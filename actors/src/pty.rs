@@ -17,8 +17,9 @@
 //!   output in flight to the actor (`OUTPUT_IN_FLIGHT`, the reader waits),
 //!   output held for a lagging viewer (`SUBSCRIBER_DEPTH` × `READ_CHUNK`,
 //!   then it resyncs), input not yet written (`INPUT_PENDING`, then dropped).
-//! - A terminal that reattaches (a host's, `marks_reattach`) is the one
-//!   exception to the first: its `markers` keep tmux's repaint out of the
+//! - Two exceptions to the first: terminal queries (`queries`) are
+//!   answered here and go to nobody else. A terminal that reattaches (a
+//!   host's, `marks_reattach`): its `markers` keep tmux's repaint out of the
 //!   scrollback (screen and viewers only) and put only the unseen part of
 //!   the missed history in it (scrollback only), so no line is there twice
 //!   however often the link drops.
@@ -34,7 +35,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::agent::AgentMsg;
 use crate::leftover::Mark;
-use crate::markers::{Marker, Piece, Splitter};
+use crate::markers::Marker;
+use crate::queries::Query;
+use crate::scan::{Piece, Scanner};
 use crate::scrollback::Scrollback;
 use crate::session::Session;
 
@@ -162,7 +165,9 @@ pub struct PtyState {
     scrollback: Scrollback,
     screen: vt100::Parser,
     /// Present when the terminal marks its reattaches.
-    splitter: Option<Splitter>,
+    markers: Option<Scanner<Marker>>,
+    /// Terminal queries, answered here (`queries`).
+    queries: Scanner<Query>,
     block: Block,
     /// The screen's rows as this node last saw them (before the banner of
     /// this start), which the missed history is cut after.
@@ -374,7 +379,8 @@ impl PtyState {
         Ok(PtyState {
             scrollback,
             screen,
-            splitter: spec.marks_reattach.then(Splitter::default),
+            markers: spec.marks_reattach.then(crate::markers::scanner),
+            queries: crate::queries::scanner(),
             block: Block::Live,
             seen_rows,
             events,
@@ -398,14 +404,28 @@ impl PtyState {
     fn output(&mut self, bytes: &[u8]) {
         self.last_output = Instant::now();
         self.produced_output = true;
-        let Some(splitter) = &mut self.splitter else {
-            self.live(bytes);
-            return;
+        let pieces = match &mut self.markers {
+            Some(markers) => markers.split(bytes),
+            None => vec![Piece::Bytes(bytes.to_vec())],
         };
-        for piece in splitter.split(bytes) {
+        for piece in pieces {
+            match piece {
+                Piece::Bytes(bytes) => self.answer_queries(&bytes),
+                Piece::Found(marker) => self.marker(marker),
+            }
+        }
+    }
+
+    /// Answers the terminal queries in `bytes` from the screen as it is
+    /// right there, and passes the rest on.
+    fn answer_queries(&mut self, bytes: &[u8]) {
+        for piece in self.queries.split(bytes) {
             match piece {
                 Piece::Bytes(bytes) => self.block_output(&bytes),
-                Piece::Marker(marker) => self.marker(marker),
+                Piece::Found(query) => {
+                    let answer = query.answer(self.screen.screen().cursor_position());
+                    self.input(answer);
+                }
             }
         }
     }

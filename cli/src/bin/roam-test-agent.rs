@@ -1,7 +1,7 @@
 //! `roam-test-agent`: a small scripted stand-in for Claude Code, used by Roam's tests.
 //!
 //! ```text
-//! roam-test-agent [--resume ID] [--ask-gitignore] [PROMPT]
+//! roam-test-agent [--resume ID] [--ask-gitignore] [--ask-cursor] [PROMPT]
 //! roam-test-agent --version
 //! ```
 //!
@@ -12,13 +12,15 @@
 //! Each turn (the PROMPT argument, then every non-empty stdin line after the
 //! `> ` marker) is split on `;` into instructions, whose first word is the verb:
 //! `write PATH TEXT`, `append PATH TEXT`, `rm PATH`, `commit MSG`, `sleep MS`,
-//! `spam N [WIDTH]`, `drip N MS [TAG]`, `size`, `recall`, `echo TEXT`, `exit CODE`, `env NAME`.
+//! `spam N [WIDTH]`, `drip N MS [TAG]`, `cursor`, `size`, `recall`, `echo TEXT`, `exit CODE`, `env NAME`.
 //! Anything else is a free-text task noted in `.roam-test-agent/notes.md`.
 //!
 //! `--ask-gitignore` asks first, as aider does on a fresh repository,
 //! whether to add `.roam-test-agent*` to `.gitignore`; an answer that is not
 //! yes or no is refused and asked again, so a prompt typed into the
-//! question is lost, as it is with aider.
+//! question is lost, as it is with aider. `--ask-cursor` asks the terminal
+//! where the cursor is (`ESC [ 6 n`) at start, as aider's prompt library
+//! does, and warns as it does when no answer comes.
 
 // This binary exists to talk to a terminal like an interactive agent: printing
 // to stdout is its whole job.
@@ -46,6 +48,9 @@ struct Args {
     /// unless it is there already.
     #[arg(long)]
     ask_gitignore: bool,
+    /// Ask the terminal for the cursor position at start.
+    #[arg(long)]
+    ask_cursor: bool,
     /// First turn to run before reading stdin (several words are joined by spaces).
     #[arg(value_name = "PROMPT")]
     prompt: Vec<String>,
@@ -84,6 +89,10 @@ fn run(args: &Args) -> Result<i32> {
     };
     writeln!(agent.out, "{banner}")?;
     agent.out.flush()?;
+    if args.ask_cursor {
+        let said = cursor_report();
+        agent.say(said)?;
+    }
     let mut input = io::stdin().lock();
     if args.ask_gitignore && !agent.ask_gitignore(&mut input)? {
         return Ok(0);
@@ -381,6 +390,7 @@ impl Agent {
                 }
                 format!("dripped {n} lines")
             }
+            "cursor" => self.say(cursor_report())?,
             "size" => {
                 let line = match crossterm::terminal::size() {
                     Ok((cols, rows)) => format!("size {rows}x{cols}"),
@@ -530,6 +540,15 @@ impl Agent {
         }
         w.flush()?;
         Ok(())
+    }
+}
+
+/// Asks the terminal where the cursor is (`ESC [ 6 n`, answered in raw
+/// mode, as prompt_toolkit does) and says what came back.
+fn cursor_report() -> String {
+    match crossterm::cursor::position() {
+        Ok((col, row)) => format!("cursor at row {} col {}", row + 1, col + 1),
+        Err(_) => "warning: your terminal doesn't support cursor position requests (CPR)".into(),
     }
 }
 

@@ -62,7 +62,7 @@ resume = ["{AGENT}", "--resume", "{{session}}"]
 session_dir = "{{home}}/.claude/projects/{{cwd_encoded}}"
 waiting = ['^> $']
 [profiles.asker]
-command = ["{AGENT}", "--ask-gitignore"]
+command = ["{AGENT}", "--ask-gitignore", "--ask-cursor"]
 prompt = "type"
 waiting = ['^> $']
 questions = ['\(Y\)es/\(N\)o']

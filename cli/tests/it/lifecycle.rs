@@ -1,7 +1,7 @@
 //! A workspace's life on one node: new, status, send, logs, more agents,
 //! stop/start, rm (refused, then forced with a snapshot ref).
 
-use crate::harness::{TestNode, git, wait_until};
+use crate::harness::{PtyClient, TestNode, git, wait_until};
 
 #[test]
 fn agent_commits_in_its_own_worktree_and_ls_shows_it() {
@@ -208,4 +208,28 @@ fn a_typed_prompt_waits_out_a_question_the_agent_asks_first() {
     );
     let logs = node.logs("ask");
     assert!(!logs.contains("Please answer"), "{logs}");
+}
+
+#[test]
+fn a_cursor_position_query_is_answered_once_by_the_node_and_kept_from_viewers() {
+    let node = TestNode::started();
+    node.ok(&["new", "cpr", "--agent", "asker"]);
+    // Answered with nobody attached: the banner was line 1, so row 2.
+    node.wait_logs("cpr", "cursor at row 2 col 1");
+    let logs = node.logs("cpr");
+    assert!(!logs.contains("doesn't support cursor position"), "{logs}");
+    // Neither `roam logs` nor a viewer gets the query to answer again.
+    assert!(!logs.contains("\x1b[6n"), "{logs:?}");
+    node.ok(&["send", "cpr", "n"]);
+    node.wait_logs("cpr", "> ");
+    let viewer = PtyClient::spawn(&node, &["attach", "cpr"], 24, 80);
+    viewer.wait_for("> ");
+    node.ok(&["send", "cpr", "cursor"]);
+    wait_until("the answer with a viewer attached", || {
+        node.logs("cpr").matches("cursor at row").count() == 2
+    });
+    let shown = viewer.output.lock().unwrap().clone();
+    assert!(!shown.windows(4).any(|w| w == b"\x1b[6n"), "{shown:?}");
+    let logs = node.logs("cpr");
+    assert!(!logs.contains("doesn't support cursor position"), "{logs}");
 }
