@@ -309,13 +309,19 @@ impl AgentActor {
             state.argv(fresh),
             launch == Launch::Reattach,
         );
-        let (argv, marks_reattach) = (command.argv, command.marks_reattach);
+        let argv = command.argv;
         let program = argv.first().cloned().unwrap_or_default();
         if profile::find_program_off_thread(&program).await.is_none() {
             return Err(ActorError::ProgramMissing {
                 profile: state.record.profile.clone(),
                 program,
             });
+        }
+        // Before the agent writes them: its files are not uncommitted work.
+        if !state.profile.owns.is_empty()
+            && let Err(e) = self.site.exclude(&self.workdir, &state.profile.owns).await
+        {
+            tracing::warn!(workspace = %self.workspace, agent = %state.record.name, error = %e, "cannot exclude the files the agent owns; they show as uncommitted work");
         }
         let path = self.rt.scrollback_path(&self.workspace, &state.record.name);
         if let Some(dir) = path.parent() {
@@ -350,7 +356,7 @@ impl AgentActor {
             cols: state.size.1,
             banner,
             seen_rows: state.seen_rows.take(),
-            marks_reattach,
+            marks_reattach: self.site.reattaches(),
             owner: myself.clone(),
         };
         let (pty, _) = Actor::spawn_linked(None, PtyActor, spec, myself.get_cell())

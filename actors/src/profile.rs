@@ -45,6 +45,11 @@ pub struct Profile {
     /// so a prompt to type waits until the question is answered.
     #[serde(default)]
     pub questions: Vec<String>,
+    /// Gitignore patterns for the files the agent writes in its worktree
+    /// (history, caches): listed in the repository's `info/exclude`, so
+    /// they are not uncommitted work.
+    #[serde(default)]
+    pub owns: Vec<String>,
     /// Extra environment for the agent.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -60,6 +65,7 @@ impl Profile {
             session_dir: None,
             waiting: Vec::new(),
             questions: Vec::new(),
+            owns: Vec::new(),
             env: BTreeMap::new(),
         }
     }
@@ -86,6 +92,8 @@ impl Profile {
         aider.resume_last = Some(vec!["aider".into(), "--restore-chat-history".into()]);
         aider.waiting = vec![r"^\S*>\s*$".into()];
         aider.questions = vec![r"\(Y\)es/\(N\)o".into()];
+        // Chat and input history, the repo map's cache.
+        aider.owns = vec![".aider*".into()];
         m.insert("aider".into(), aider);
 
         // Roam's own scripted agent (behaves like Claude Code); used by the
@@ -99,6 +107,7 @@ impl Profile {
         test.session_dir = Some("{home}/.claude/projects/{cwd_encoded}".into());
         test.waiting = vec![r"^> $".into()];
         test.questions = vec![r"\(Y\)es/\(N\)o".into()];
+        test.owns = vec![".roam-test-agent/".into()];
         m.insert("test-agent".into(), test);
 
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());

@@ -98,6 +98,14 @@ pub trait RemoteOps: Send + Sync + 'static {
         host: &'a str,
         record: &'a WorkspaceRecord,
     ) -> BoxFuture<'a, Result<(), RemoteError>>;
+    /// Lists `patterns` (files an agent owns) in the `info/exclude` of the
+    /// repository the worktree at `path` on the host belongs to, once.
+    fn exclude<'a>(
+        &'a self,
+        host: &'a str,
+        path: &'a str,
+        patterns: &'a [String],
+    ) -> BoxFuture<'a, Result<(), RemoteError>>;
     /// Ends an agent's tmux session on the host.
     fn end_agent<'a>(&'a self, host: &'a str, session: &'a str) -> BoxFuture<'a, ()>;
     /// Whether `program` is in PATH on the host.

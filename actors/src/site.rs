@@ -58,9 +58,6 @@ pub struct Placement {
 pub struct AgentCommand {
     pub argv: Vec<String>,
     pub cwd: PathBuf,
-    /// The terminal marks tmux's repaints and the history it missed
-    /// (`markers`): a host's, which reattaches after a lost link.
-    pub marks_reattach: bool,
 }
 
 pub trait Site: Send + Sync + 'static {
@@ -135,11 +132,20 @@ pub trait Site: Send + Sync + 'static {
         reattach: bool,
     ) -> AgentCommand;
 
+    /// Keeps the files an agent owns (its profile's `owns` patterns) out of
+    /// the worktree's status, in its repository's `info/exclude`.
+    fn exclude<'a>(
+        &'a self,
+        workdir: &'a Path,
+        patterns: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ActorError>>;
+
     /// Ends the agent where it runs (its terminal here may only show it).
     fn end_agent<'a>(&'a self, workspace: &'a str, agent: &'a str) -> BoxFuture<'a, ()>;
 
     /// Whether the agent's terminal ending with `agent::CONNECTION_LOST`
-    /// means only the link broke (the agent runs on; reattach).
+    /// means only the link broke (the agent runs on; reattach). Such a
+    /// terminal marks its repaints and missed history (`markers`).
     fn reattaches(&self) -> bool;
 
     /// Whether the agent's session files can be read from here.

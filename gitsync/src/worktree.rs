@@ -66,6 +66,59 @@ impl Worktree {
         Git::new(&self.path).envs(&self.extra_env)
     }
 
+    /// Keeps `patterns` (gitignore patterns for files an agent owns) out of
+    /// `git status` by listing them in the repository's `info/exclude`,
+    /// never in a committed file. Idempotent: a pattern already listed is
+    /// not added again. `info/exclude` is shared by every worktree of the
+    /// repository, so the patterns hold in the user's checkout too.
+    pub fn exclude(&self, patterns: &[String]) -> Result<()> {
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let out = self
+            .git()
+            .args(["rev-parse", "--git-path", "info/exclude"])
+            .run()?;
+        // Relative to the worktree, where git ran (older gits have no
+        // `--path-format=absolute`).
+        let path = self.path.join(out.trim_end_matches('\n'));
+        let io = |source| GitError::Io {
+            path: path.clone(),
+            source,
+        };
+        let listed = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let missing: Vec<&String> = patterns
+            .iter()
+            .filter(|p| !listed.lines().any(|l| l == p.as_str()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        if !listed.is_empty() && !listed.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# files Roam's agents own (roam profiles, `owns`)\n");
+        for p in missing {
+            text.push_str(p);
+            text.push('\n');
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(io)
+    }
+
     /// Ahead/behind counts of HEAD relative to `base`, and the number of dirty paths.
     pub fn status(&self, base: &str) -> Result<WorktreeStatus> {
         let base_oid = oid::resolve(|| self.git(), base, &self.path)?;

@@ -355,6 +355,25 @@ async fn send_missed<W: AsyncWrite + Unpin>(
     send_marker(writer, Marker::MissedEnd).await
 }
 
+/// Lists each pattern in the `info/exclude` of the worktree's repository
+/// unless it is there (as `Worktree::exclude` does on this node).
+fn exclude_script(path: &str, patterns: &[String]) -> String {
+    let adds: String = patterns
+        .iter()
+        .map(|p| {
+            let p = quote(p);
+            format!(
+                " && {{ grep -qxF -- {p} \"$f\" 2>/dev/null || printf '%s\\n' {p} >> \"$f\"; }}"
+            )
+        })
+        .collect();
+    format!(
+        "cd {} && f=$(git rev-parse --git-path info/exclude) && \
+         mkdir -p \"$(dirname \"$f\")\"{adds}",
+        quote(path)
+    )
+}
+
 /// Whether the host runs tmux (else agents are detached with setsid).
 /// Unknown (host unreachable) counts as yes: attaching then fails and the
 /// agent's terminal retries.
@@ -577,6 +596,19 @@ impl RemoteOps for HostOps {
                 )
                 .await?;
             Ok(path.trim().to_string())
+        })
+    }
+
+    fn exclude<'a>(
+        &'a self,
+        host: &'a str,
+        path: &'a str,
+        patterns: &'a [String],
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            self.require(host)?;
+            self.run(host, &exclude_script(path, patterns)).await?;
+            Ok(())
         })
     }
 

@@ -176,8 +176,18 @@ impl Site for HostSite {
         AgentCommand {
             argv: shown,
             cwd: rt.data_dir.clone(),
-            marks_reattach: true,
         }
+    }
+
+    fn exclude<'a>(
+        &'a self,
+        workdir: &'a Path,
+        patterns: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move {
+            let path = workdir.to_string_lossy();
+            Ok(self.remote.exclude(&self.host, &path, patterns).await?)
+        })
     }
 
     fn end_agent<'a>(&'a self, workspace: &'a str, agent: &'a str) -> BoxFuture<'a, ()> {

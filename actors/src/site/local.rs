@@ -43,6 +43,18 @@ impl Site for LocalSite {
         })
     }
 
+    fn exclude<'a>(
+        &'a self,
+        workdir: &'a Path,
+        patterns: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move {
+            let (path, patterns) = (workdir.to_path_buf(), patterns.to_vec());
+            tokio::task::spawn_blocking(move || Ok(Worktree::open(&path)?.exclude(&patterns)?))
+                .await?
+        })
+    }
+
     fn worktree_present(&self, record: &WorkspaceRecord) -> bool {
         Path::new(&record.path).is_dir()
     }
@@ -131,7 +143,6 @@ impl Site for LocalSite {
         AgentCommand {
             argv,
             cwd: workdir.to_path_buf(),
-            marks_reattach: false,
         }
     }
 

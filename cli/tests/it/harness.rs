@@ -66,6 +66,7 @@ command = ["{AGENT}", "--ask-gitignore", "--ask-cursor"]
 prompt = "type"
 waiting = ['^> $']
 questions = ['\(Y\)es/\(N\)o']
+owns = [".roam-test-agent/"]
 [profiles.missing]
 command = ["roam-no-such-agent-binary"]
 "#

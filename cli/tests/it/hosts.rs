@@ -380,6 +380,30 @@ fn host_scrollback_gets_what_was_missed_once_and_never_tmuxs_repaint() {
 }
 
 #[test]
+fn files_the_agent_owns_on_a_host_are_not_uncommitted_work() {
+    let (s, home) = isolated_host();
+    s.node
+        .ok(&["new", "owned-far", "--on", "ssh:box", "--agent", "asker"]);
+    s.node.wait_logs("owned-far", "(Y)es/(N)o");
+    s.node.ok(&["send", "owned-far", "n"]);
+    s.node
+        .ok(&["send", "owned-far", "think; write mine.txt the-users"]);
+    s.node.wait_logs("owned-far", "wrote mine.txt");
+    // The agent's notes are excluded on the host; its work file counts.
+    wait_until("the work file counted alone", || {
+        s.node.workspace("owned-far")["dirty_files"] == 1
+    });
+    let repo = std::fs::read_dir(home.path().join(".roam/repos"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let exclude = std::fs::read_to_string(repo.join("info/exclude")).unwrap();
+    assert!(exclude.lines().any(|l| l == ".roam-test-agent/"), "{exclude}");
+}
+
+#[test]
 fn a_workspace_on_a_host_that_was_not_added_is_refused() {
     let s = setup();
     let err = s

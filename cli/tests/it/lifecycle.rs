@@ -233,3 +233,35 @@ fn a_cursor_position_query_is_answered_once_by_the_node_and_kept_from_viewers() 
     let logs = node.logs("cpr");
     assert!(!logs.contains("doesn't support cursor position"), "{logs}");
 }
+
+#[test]
+fn files_the_agent_owns_are_not_uncommitted_work() {
+    let node = TestNode::started();
+    node.ok(&["new", "own", "--agent", "asker"]);
+    node.wait_logs("own", "(Y)es/(N)o");
+    node.ok(&["send", "own", "n"]);
+    node.wait_logs("own", "> ");
+    node.ok(&["send", "own", "think about the design"]);
+    node.wait_logs("own", "done");
+    assert!(
+        node.worktree("own")
+            .join(".roam-test-agent/notes.md")
+            .exists()
+    );
+    wait_until("a status read after the notes", || {
+        node.workspace("own")["dirty_files"] == 0
+    });
+    // Listed for git, in no committed file: the branch has nothing new.
+    let exclude = std::fs::read_to_string(node.repo.join(".git/info/exclude")).unwrap();
+    assert!(
+        exclude.lines().any(|l| l == ".roam-test-agent/"),
+        "{exclude}"
+    );
+    assert!(!node.worktree("own").join(".gitignore").exists());
+    // A file of the agent's work still counts, and only it.
+    node.ok(&["send", "own", "write mine.txt the-users"]);
+    node.wait_logs("own", "wrote mine.txt");
+    wait_until("the work file counted alone", || {
+        node.workspace("own")["dirty_files"] == 1
+    });
+}

@@ -112,3 +112,31 @@ fn untracked_file_alone_makes_worktree_dirty() {
     assert!(wt.is_dirty().unwrap());
     assert_eq!(wt.status("main").unwrap().dirty_files, 1);
 }
+
+#[test]
+fn files_an_agent_owns_are_excluded_in_info_exclude_once_and_nothing_committed_changes() {
+    let r = TestRepo::new();
+    let repo = Repo::discover(&r.dir).unwrap();
+    let path = r.outside("wt-owned");
+    repo.add_worktree(&path, "roam/owned", "main").unwrap();
+    let wt = Worktree::open(&path).unwrap();
+    std::fs::write(path.join(".aider.chat.history.md"), "chat").unwrap();
+    std::fs::create_dir_all(path.join(".aider.tags.cache.v4")).unwrap();
+    std::fs::write(path.join(".aider.tags.cache.v4/x"), "t").unwrap();
+    std::fs::write(path.join("work.txt"), "w").unwrap();
+    assert_eq!(wt.status("main").unwrap().dirty_files, 3);
+
+    let owned = vec![".aider*".to_string()];
+    wt.exclude(&owned).unwrap();
+    wt.exclude(&owned).unwrap();
+    // Only the agent's files are gone from the count; the user's work stays.
+    assert_eq!(wt.status("main").unwrap().dirty_files, 1);
+    let exclude = std::fs::read_to_string(r.dir.join(".git/info/exclude")).unwrap();
+    assert_eq!(
+        exclude.lines().filter(|l| *l == ".aider*").count(),
+        1,
+        "{exclude}"
+    );
+    assert!(!path.join(".gitignore").exists());
+    assert_eq!(git(&path, &["status", "--porcelain"]).trim(), "?? work.txt");
+}

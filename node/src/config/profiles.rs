@@ -22,6 +22,8 @@ pub struct ProfileConfig {
     pub session_dir: Option<String>,
     pub waiting: Option<Vec<String>>,
     pub questions: Option<Vec<String>>,
+    /// Gitignore patterns for the files the agent writes in its worktree.
+    pub owns: Option<Vec<String>>,
     /// Merged over the built-in's environment (these win).
     pub env: BTreeMap<String, String>,
 }
@@ -38,6 +40,45 @@ pub enum ProfileError {
     NoCommand { name: String },
     #[error("profile '{name}' has an empty command")]
     EmptyCommand { name: String },
+    #[error("profile '{name}' owns {pattern:?}, which {reason}")]
+    BadOwned {
+        name: String,
+        pattern: String,
+        reason: &'static str,
+    },
+}
+
+/// Bounds on `owns`: each pattern becomes a line of `info/exclude`.
+const MAX_OWNED: usize = 32;
+const MAX_PATTERN: usize = 256;
+
+fn check_owned(name: &str, owns: &[String]) -> Result<(), ProfileError> {
+    let bad = |pattern: &str, reason| ProfileError::BadOwned {
+        name: name.into(),
+        pattern: pattern.chars().take(MAX_PATTERN).collect(),
+        reason,
+    };
+    if owns.len() > MAX_OWNED {
+        return Err(bad(
+            &owns[MAX_OWNED],
+            "is past the 32 patterns a profile may own",
+        ));
+    }
+    for p in owns {
+        if p.trim().is_empty() || p.starts_with('#') || p.starts_with('!') {
+            return Err(bad(
+                p,
+                "is not a pattern of files (empty, a comment or a negation)",
+            ));
+        }
+        if p.len() > MAX_PATTERN || p.chars().any(char::is_control) {
+            return Err(bad(
+                p,
+                "is longer than 256 bytes or holds a control character",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ProfileConfig {
@@ -70,6 +111,12 @@ impl ProfileConfig {
         if command.is_empty() {
             return Err(ProfileError::EmptyCommand { name: name.into() });
         }
+        let owns = self
+            .owns
+            .clone()
+            .or_else(|| base.as_ref().map(|b| b.owns.clone()))
+            .unwrap_or_default();
+        check_owned(name, &owns)?;
         let mut env = base.as_ref().map(|b| b.env.clone()).unwrap_or_default();
         env.extend(self.env.clone());
         let pick =
@@ -102,6 +149,7 @@ impl ProfileConfig {
                 .clone()
                 .or_else(|| base.as_ref().map(|b| b.questions.clone()))
                 .unwrap_or_default(),
+            owns,
             env,
         })
     }
@@ -131,6 +179,7 @@ mod tests {
         assert_eq!(p.prompt, PromptMode::Type);
         assert_eq!(p.waiting, Profile::builtins()["aider"].waiting);
         assert_eq!(p.env["OPENAI_API_BASE"], "http://127.0.0.1:9");
+        assert_eq!(p.owns, [".aider*"]);
     }
 
     #[test]
@@ -153,6 +202,15 @@ mod tests {
                 .resolve("x", &builtins)
                 .unwrap();
         assert_eq!(own.prompt, PromptMode::Arg);
+        assert!(own.owns.is_empty());
+        assert!(matches!(
+            parse("command = [\"a\"]\nowns = [\"x\\ny\"]\n").resolve("x", &builtins),
+            Err(ProfileError::BadOwned { .. })
+        ));
+        assert!(matches!(
+            parse("extends = \"aider\"\nowns = [\"!keep\"]\n").resolve("x", &builtins),
+            Err(ProfileError::BadOwned { .. })
+        ));
         assert_eq!(own.resume.unwrap(), ["agent", "--resume", "{session}"]);
     }
 }
