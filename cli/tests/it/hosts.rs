@@ -400,7 +400,10 @@ fn files_the_agent_owns_on_a_host_are_not_uncommitted_work() {
         .unwrap()
         .path();
     let exclude = std::fs::read_to_string(repo.join("info/exclude")).unwrap();
-    assert!(exclude.lines().any(|l| l == ".roam-test-agent/"), "{exclude}");
+    assert!(
+        exclude.lines().any(|l| l == ".roam-test-agent/"),
+        "{exclude}"
+    );
 }
 
 #[test]

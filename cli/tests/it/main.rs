@@ -3,8 +3,10 @@
 //! PTYs, and `roam attach` driven through a PTY on the client side.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod aider;
 mod attach;
 mod bad_input;
+mod fake_llm;
 mod flood;
 mod harness;
 mod hosts;
