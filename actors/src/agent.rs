@@ -137,7 +137,7 @@ pub struct AgentState {
     restarts: VecDeque<Instant>,
     reconnect_wait: Duration,
     /// The screen the lost terminal left, for the one that reattaches.
-    seen_rows: Option<Vec<String>>,
+    seen: Option<crate::pty::Seen>,
     /// A look for the session file is under way.
     looking: bool,
     /// The link to the agent's host broke and a reconnect is due: the agent
@@ -168,7 +168,7 @@ impl Actor for AgentActor {
             started_at: SystemTime::now(),
             restarts: VecDeque::new(),
             reconnect_wait: RECONNECT_MIN,
-            seen_rows: None,
+            seen: None,
             disconnected: false,
             looking: false,
             size: (24, 80),
@@ -355,7 +355,7 @@ impl AgentActor {
             rows: state.size.0,
             cols: state.size.1,
             banner,
-            seen_rows: state.seen_rows.take(),
+            seen: state.seen.take(),
             marks_reattach: self.site.reattaches(),
             owner: myself.clone(),
         };
@@ -486,10 +486,10 @@ impl AgentActor {
             return;
         }
         if let Some(old) = state.pty.take() {
-            if let Ok(ractor::rpc::CallResult::Success(rows)) =
-                old.call(PtyMsg::Rows, Some(CALL_TIMEOUT)).await
+            if let Ok(ractor::rpc::CallResult::Success(seen)) =
+                old.call(PtyMsg::Seen, Some(CALL_TIMEOUT)).await
             {
-                state.seen_rows = Some(rows);
+                state.seen = Some(seen);
             }
             let _ = old.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }

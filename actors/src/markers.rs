@@ -7,7 +7,10 @@
 //! They are private OSC sequences, which a terminal that meets one ignores.
 //! Only a Pty actor whose spec says its terminal reattaches looks for them;
 //! there, no agent can print one, since tmux passes no unknown OSC on and
-//! `capture-pane -e` prints only colours.
+//! `capture-pane -e` prints only colours. On a host without tmux the
+//! agent's raw output passes: one that prints a marker can keep its own
+//! output out of the scrollback for at most a block's bound (`BLOCK_MAX`),
+//! never out of the screen, and can reach nothing else.
 
 use crate::scan::Scanner;
 
@@ -18,6 +21,10 @@ pub enum Marker {
     RepaintEnd,
     MissedBegin,
     MissedEnd,
+    /// A host without tmux replays the end of the agent's log instead:
+    /// for the screen and viewers, and what of it is new for the scrollback.
+    ReplayBegin,
+    ReplayEnd,
 }
 
 /// The markers, as the scanner looks for them.
@@ -26,6 +33,8 @@ pub const TABLE: &[(&[u8], Marker)] = &[
     (b"\x1b]5379;roam-repaint-end\x07", Marker::RepaintEnd),
     (b"\x1b]5379;roam-missed-begin\x07", Marker::MissedBegin),
     (b"\x1b]5379;roam-missed-end\x07", Marker::MissedEnd),
+    (b"\x1b]5379;roam-replay-begin\x07", Marker::ReplayBegin),
+    (b"\x1b]5379;roam-replay-end\x07", Marker::ReplayEnd),
 ];
 
 impl Marker {

@@ -23,6 +23,32 @@ pub fn unseen<'a>(known: &[String], captured: &'a [String]) -> &'a [String] {
     &captured[from.min(captured.len())..]
 }
 
+/// The part of `replay` (the end of the agent's raw log on a host) after
+/// the last bytes this node had (`seen`, a few hundred): found at
+/// the earliest place, so a repeat makes a line twice, never a line lost;
+/// all of it when the bytes are not there.
+pub fn unseen_bytes<'a>(seen: &[u8], replay: &'a [u8]) -> &'a [u8] {
+    if seen.is_empty() {
+        return replay;
+    }
+    match replay.windows(seen.len()).position(|w| w == seen) {
+        Some(at) => &replay[at + seen.len()..],
+        None => replay,
+    }
+}
+
+/// The new part of a raw replay as scrollback output, framed by notes.
+pub fn framed_bytes(new: &[u8]) -> Vec<u8> {
+    if new.iter().all(u8::is_ascii_whitespace) {
+        return Vec::new();
+    }
+    let mut bytes =
+        b"\x1b[0m\r\n\x1b[7m[roam] output while the connection was lost:\x1b[0m\r\n".to_vec();
+    bytes.extend_from_slice(new);
+    bytes.extend_from_slice(b"\x1b[0m\r\n\x1b[7m[roam] end of what was missed\x1b[0m\r\n");
+    bytes
+}
+
 /// Rows without the empty ones at either end.
 fn trimmed<'a, 'b>(rows: &'b [&'a str]) -> &'b [&'a str] {
     let first = rows.iter().position(|r| !r.is_empty());
@@ -143,6 +169,18 @@ mod tests {
         let known = rows(&["one", "two", "", "", "[status]"]);
         let captured = rows(&["one", "two", "three"]);
         assert_eq!(unseen(&known, &captured), &captured[2..]);
+    }
+
+    #[test]
+    fn a_raw_replay_is_cut_after_the_bytes_already_seen() {
+        let seen = b"old output\r\nline 1\r\nline 2\r\n";
+        let replay = b"line 1\r\nline 2\r\nline 3\r\n";
+        // Bytes the replay lacks (a note of Roam's): all of it is new.
+        assert_eq!(unseen_bytes(seen, replay), replay);
+        let seen = b"line 1\r\nline 2\r\n";
+        assert_eq!(unseen_bytes(seen, replay), b"line 3\r\n");
+        assert_eq!(unseen_bytes(b"", replay), replay);
+        assert_eq!(framed_bytes(unseen_bytes(replay, replay)), b"");
     }
 
     #[test]

@@ -86,6 +86,29 @@ pub struct Subscription {
     pub events: broadcast::Receiver<PtyEvent>,
 }
 
+/// What a terminal saw last, which a reattaching one's missed output is
+/// cut after.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    /// The screen's rows as text.
+    pub rows: Vec<String>,
+    /// The last bytes the process wrote (at most `SEEN_BYTES`), without
+    /// Roam's own notes.
+    pub tail: Vec<u8>,
+}
+
+const SEEN_BYTES: usize = 512;
+
+impl Seen {
+    /// Keeps the end of what the process wrote.
+    fn remember(&mut self, bytes: &[u8]) {
+        self.tail
+            .extend_from_slice(&bytes[bytes.len().saturating_sub(SEEN_BYTES)..]);
+        self.tail
+            .drain(..self.tail.len().saturating_sub(SEEN_BYTES));
+    }
+}
+
 /// What status is derived from.
 #[derive(Clone, Debug)]
 pub struct Activity {
@@ -110,10 +133,9 @@ pub struct PtySpec {
     /// Written into the scrollback and screen before the process starts
     /// (e.g. "node restarted").
     pub banner: Option<String>,
-    /// The screen's rows as the terminal before this one left them (a
-    /// reattach); else they are taken from the screen rebuilt from the
-    /// scrollback.
-    pub seen_rows: Option<Vec<String>>,
+    /// What the terminal before this one saw last (a reattach); else it is
+    /// taken from the screen and scrollback as they were rebuilt.
+    pub seen: Option<Seen>,
     /// Whether the output's `markers` are honoured (a host's terminal).
     pub marks_reattach: bool,
     pub owner: ActorRef<AgentMsg>,
@@ -139,7 +161,7 @@ pub enum PtyMsg {
     Scrollback(RpcReplyPort<Vec<u8>>),
     Activity(RpcReplyPort<Activity>),
     /// The screen's rows as text.
-    Rows(RpcReplyPort<Vec<String>>),
+    Seen(RpcReplyPort<Seen>),
     /// Ends the process and its whole session (SIGHUP, then SIGKILL to
     /// what is left after a grace).
     Kill,
@@ -159,6 +181,9 @@ enum Block {
     Repaint(usize),
     /// History missed while the link was down, gathered until its end.
     Missed(Vec<u8>),
+    /// The end of the agent's raw log (a host without tmux): screen and
+    /// viewers at once, and gathered for the scrollback's unseen part.
+    Replay(Vec<u8>),
 }
 
 pub struct PtyState {
@@ -169,9 +194,13 @@ pub struct PtyState {
     /// Terminal queries, answered here (`queries`).
     queries: Scanner<Query>,
     block: Block,
-    /// The screen's rows as this node last saw them (before the banner of
-    /// this start), which the missed history is cut after.
-    seen_rows: Vec<String>,
+    /// What this node saw last before this start (its banner excluded),
+    /// which the missed history is cut after; the tail follows the output.
+    seen: Seen,
+    /// Whether output is the agent's yet. A terminal reattaching after a
+    /// lost link prints only its own complaints (a host still unreachable)
+    /// until its first block: those must not pass for what was seen.
+    agent_speaks: bool,
     events: broadcast::Sender<PtyEvent>,
     master: Box<dyn MasterPty + Send>,
     input: std::sync::mpsc::Sender<(Vec<u8>, OwnedSemaphorePermit)>,
@@ -260,8 +289,8 @@ impl Actor for PtyActor {
             PtyMsg::Activity(reply) => {
                 let _ = reply.send(state.activity());
             }
-            PtyMsg::Rows(reply) => {
-                let _ = reply.send(rows(&state.screen));
+            PtyMsg::Seen(reply) => {
+                let _ = reply.send(state.seen());
             }
             PtyMsg::Kill => {
                 // Ends on its own: the handler does not wait out the grace.
@@ -278,7 +307,11 @@ impl PtyState {
         let mut scrollback = Scrollback::open(&spec.scrollback_path, spec.scrollback_bytes)?;
         let mut screen = vt100::Parser::new(nonzero(spec.rows), nonzero(spec.cols), 0);
         screen.process(&scrollback.tail(SCREEN_REBUILD_BYTES));
-        let seen_rows = spec.seen_rows.unwrap_or_else(|| rows(&screen));
+        let agent_speaks = spec.seen.is_none();
+        let seen = spec.seen.unwrap_or_else(|| Seen {
+            rows: rows(&screen),
+            tail: scrollback.tail(SEEN_BYTES),
+        });
         if let Some(banner) = &spec.banner {
             let line = format!("\r\n\x1b[7m[roam] {banner}\x1b[0m\r\n");
             scrollback.push(line.as_bytes());
@@ -382,7 +415,8 @@ impl PtyState {
             markers: spec.marks_reattach.then(crate::markers::scanner),
             queries: crate::queries::scanner(),
             block: Block::Live,
-            seen_rows,
+            seen,
+            agent_speaks,
             events,
             master: pair.master,
             input,
@@ -432,6 +466,9 @@ impl PtyState {
 
     fn live(&mut self, bytes: &[u8]) {
         self.scrollback.push(bytes);
+        if self.agent_speaks {
+            self.seen.remember(bytes);
+        }
         self.show(bytes);
     }
 
@@ -452,7 +489,11 @@ impl PtyState {
             Block::Missed(held) if held.len() + bytes.len() <= BLOCK_MAX => {
                 held.extend_from_slice(bytes);
             }
-            Block::Repaint(_) | Block::Missed(_) => {
+            Block::Replay(held) if held.len() + bytes.len() <= BLOCK_MAX => {
+                held.extend_from_slice(bytes);
+                self.show(bytes);
+            }
+            Block::Repaint(_) | Block::Missed(_) | Block::Replay(_) => {
                 tracing::warn!(pid = ?self.pid, bound_bytes = BLOCK_MAX, "a marked block never ended; its output goes on as usual");
                 self.end_block();
                 self.live(bytes);
@@ -461,6 +502,7 @@ impl PtyState {
     }
 
     fn marker(&mut self, marker: Marker) {
+        self.agent_speaks = true;
         match marker {
             Marker::RepaintBegin => {
                 self.end_block();
@@ -470,21 +512,35 @@ impl PtyState {
                 self.end_block();
                 self.block = Block::Missed(Vec::new());
             }
-            Marker::RepaintEnd | Marker::MissedEnd => self.end_block(),
+            Marker::ReplayBegin => {
+                self.end_block();
+                self.block = Block::Replay(Vec::new());
+            }
+            Marker::RepaintEnd | Marker::MissedEnd | Marker::ReplayEnd => self.end_block(),
         }
     }
 
     /// Ends the current block: missed history goes into the scrollback,
     /// cut to what this node never saw.
     fn end_block(&mut self) {
-        if let Block::Missed(held) = std::mem::replace(&mut self.block, Block::Live) {
-            let text = String::from_utf8_lossy(&held);
-            let lines: Vec<String> = text
-                .split('\n')
-                .map(|l| l.trim_end_matches('\r').to_string())
-                .collect();
-            let new = crate::missed::unseen(&self.seen_rows, &lines);
-            self.scrollback.push(&crate::missed::framed(new));
+        match std::mem::replace(&mut self.block, Block::Live) {
+            Block::Missed(held) => {
+                let text = String::from_utf8_lossy(&held);
+                let lines: Vec<String> = text
+                    .split('\n')
+                    .map(|l| l.trim_end_matches('\r').to_string())
+                    .collect();
+                let new = crate::missed::unseen(&self.seen.rows, &lines);
+                self.scrollback.push(&crate::missed::framed(new));
+            }
+            Block::Replay(held) => {
+                let new = crate::missed::unseen_bytes(&self.seen.tail, &held);
+                self.scrollback.push(&crate::missed::framed_bytes(new));
+                // The log's end is what was seen now, whatever came before.
+                self.seen.tail.clear();
+                self.seen.remember(&held);
+            }
+            Block::Live | Block::Repaint(_) => {}
         }
     }
 
@@ -569,6 +625,19 @@ impl PtyState {
         self.screen
             .screen_mut()
             .set_size(nonzero(rows), nonzero(cols));
+    }
+
+    /// What a terminal that reattaches after this one cuts its missed
+    /// output after: this screen, or, if the agent never spoke here, what
+    /// this terminal was handed.
+    fn seen(&self) -> Seen {
+        if !self.agent_speaks {
+            return self.seen.clone();
+        }
+        Seen {
+            rows: rows(&self.screen),
+            tail: self.seen.tail.clone(),
+        }
     }
 
     fn subscribe(&self, with_scrollback: bool) -> Subscription {

@@ -3,11 +3,13 @@
 //! The agent runs under `setsid` (so it outlives the connection) inside
 //! `script`, which gives it a terminal and appends everything it prints to
 //! a log; a FIFO carries its input. Compared with tmux: the terminal size
-//! is fixed at start (no resize), and a viewer that reconnects gets the
-//! last 64 KiB of the log replayed rather than the screen repainted.
+//! is fixed at start (no resize), and a terminal that reconnects gets the
+//! last 64 KiB of the log replayed rather than the screen repainted (of
+//! which the scrollback keeps only what it never had: `markers`).
 //! Everything lives in `~/.roam/run/SESSION/` on the host: `pid`, `in`,
 //! `out`, and `exit` (the agent's exit code, once it ended).
 
+use roam_actors::markers::Marker;
 use roam_mesh::ssh::{SshError, SshPool};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -118,6 +120,38 @@ fn outcome(state: Option<String>) -> Down {
     }
 }
 
+/// The log's size and its last `REPLAY_BYTES` up to that size, read at one
+/// moment, so the live output can go on from exactly there. None if the
+/// answer makes no sense (the output then starts with the plain replay).
+async fn log_end(pool: &SshPool, alias: &str, d: &str) -> Result<Option<(u64, Vec<u8>)>, SshError> {
+    let n = REPLAY_BYTES;
+    let script = format!(
+        "d={d}; s=$(wc -c < \"$d/out\") && echo \"$s\" && \
+         tail -c +$(( s > {n} ? s - {n} + 1 : 1 )) \"$d/out\" | head -c $(( s > {n} ? {n} : s ))"
+    );
+    let out = pool.exec(alias, &script).await?;
+    let Some(newline) = out.stdout.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let size = std::str::from_utf8(&out.stdout[..newline])
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let bytes = out.stdout[newline + 1..].to_vec();
+    Ok(size
+        .filter(|_| bytes.len() <= REPLAY_BYTES as usize)
+        .map(|s| (s, bytes)))
+}
+
+async fn send_replay<W: AsyncWrite + Unpin>(writer: &mut W, replay: &[u8]) -> Result<(), ()> {
+    let mut frames = vec![Down::Output(Marker::ReplayBegin.bytes().to_vec())];
+    frames.extend(replay.chunks(64 * 1024).map(|c| Down::Output(c.to_vec())));
+    frames.push(Down::Output(Marker::ReplayEnd.bytes().to_vec()));
+    for frame in &frames {
+        conn::send(writer, frame).await.map_err(|_| ())?;
+    }
+    Ok(())
+}
+
 /// Like `remote::tmux_attach`, for a host without tmux.
 pub async fn attach<R, W>(pool: &SshPool, spec: HostTerminal, reader: R, writer: &mut W)
 where
@@ -139,16 +173,25 @@ where
         if state(pool, &spec).await.as_deref() != Some("running") {
             return Ok(None);
         }
+        // A reattach gets the log's end as one marked block (only what this
+        // node never saw of it goes to the scrollback), then what follows.
+        let (replay, from) = match spec.create {
+            true => (None, format!("-c {REPLAY_BYTES}")),
+            false => match log_end(pool, &spec.alias, &d).await? {
+                Some((size, bytes)) => (Some(bytes), format!("-c +{}", size + 1)),
+                None => (None, format!("-c {REPLAY_BYTES}")),
+            },
+        };
         let conn = pool.get(&spec.alias).await?;
         let output = conn
             .open_exec(&format!(
-                "d={d}; exec tail -c {REPLAY_BYTES} -f --pid=\"$(cat \"$d/pid\")\" \"$d/out\""
+                "d={d}; exec tail {from} -f --pid=\"$(cat \"$d/pid\")\" \"$d/out\""
             ))
             .await?;
         let input = conn.open_exec(&format!("exec cat > {d}/in")).await?;
-        Ok(Some((output, input)))
+        Ok(Some((output, input, replay)))
     };
-    let (mut output, mut input) = match opened.await {
+    let (mut output, mut input, replay) = match opened.await {
         Ok(Some(streams)) => streams,
         Ok(None) => {
             let last = outcome(state(pool, &spec).await);
@@ -166,6 +209,11 @@ where
         }
     };
     if conn::send(writer, &Response::Streaming).await.is_err() {
+        return;
+    }
+    if let Some(replay) = replay
+        && send_replay(writer, &replay).await.is_err()
+    {
         return;
     }
     let mut ups = conn::FrameReader::<Up>::spawn(reader, 64);

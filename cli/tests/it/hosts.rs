@@ -325,49 +325,49 @@ fn drop_the_link(s: &Setup) {
 #[test]
 fn host_scrollback_gets_what_was_missed_once_and_never_tmuxs_repaint() {
     let (s, _home) = isolated_host();
+    what_was_missed_is_in_the_scrollback_once(&s, "drops");
+}
+
+#[test]
+fn host_scrollback_without_tmux_gets_the_replayed_log_only_where_it_is_new() {
+    let (s, _home, _fake) = isolated_host_without_tmux();
+    what_was_missed_is_in_the_scrollback_once(&s, "drops-plain");
+}
+
+/// Three link drops while the agent prints: every line it printed is in
+/// the scrollback (once, or twice for one printed while the history was
+/// read), and a line from before the drops is there as often as before.
+fn what_was_missed_is_in_the_scrollback_once(s: &Setup, ws: &str) {
     s.node
-        .ok(&["new", "drops", "--on", "ssh:box", "--agent", "test"]);
-    s.node.wait_logs("drops", "> ");
-    s.node.ok(&["send", "drops", "echo said-before-the-drops"]);
+        .ok(&["new", ws, "--on", "ssh:box", "--agent", "test"]);
+    s.node.wait_logs(ws, "> ");
+    s.node.ok(&["send", ws, "echo said-before-the-drops"]);
     // The typed line and the agent's answer.
     wait_until("the echo", || {
-        s.node
-            .logs("drops")
-            .matches("said-before-the-drops")
-            .count()
-            == 2
+        s.node.logs(ws).matches("said-before-the-drops").count() == 2
     });
-    let before = s
-        .node
-        .logs("drops")
-        .matches("said-before-the-drops")
-        .count();
+    let before = s.node.logs(ws).matches("said-before-the-drops").count();
     for round in 1..=3 {
         // Lines keep coming while the link is down: they are in no repaint.
         let tag = format!("round{round}");
-        s.node.ok(&["send", "drops", &format!("drip 15 200 {tag}")]);
-        s.node.wait_logs("drops", &format!("{tag} 2/15"));
-        drop_the_link(&s);
+        s.node.ok(&["send", ws, &format!("drip 15 200 {tag}")]);
+        s.node.wait_logs(ws, &format!("{tag} 2/15"));
+        drop_the_link(s);
         wait_until("the reconnect", || {
-            s.node
-                .logs("drops")
-                .matches("reconnected to ssh:box")
-                .count()
-                == round
+            s.node.logs(ws).matches("reconnected to ssh:box").count() == round
         });
-        s.node.wait_logs("drops", &format!("{tag} 15/15"));
-        let logs = s.node.logs("drops");
+        s.node.wait_logs(ws, &format!("{tag} 15/15"));
+        let logs = s.node.logs(ws);
         for i in 1..=15 {
             let line = format!("{tag} {i}/15");
             let n = logs.matches(&line).count();
-            // Once, or twice for a line printed while the history was read.
             assert!(
                 (1..=2).contains(&n),
                 "{line} is in the logs {n} times:\n{logs}"
             );
         }
     }
-    let logs = s.node.logs("drops");
+    let logs = s.node.logs(ws);
     assert_eq!(
         logs.matches("said-before-the-drops").count(),
         before,
