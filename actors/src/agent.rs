@@ -136,7 +136,7 @@ pub struct AgentState {
     started_at: SystemTime,
     restarts: VecDeque<Instant>,
     reconnect_wait: Duration,
-    /// The screen the lost terminal left, for the one that reattaches.
+    /// What the lost terminal saw last, for the one that reattaches.
     seen: Option<crate::pty::Seen>,
     /// A look for the session file is under way.
     looking: bool,
@@ -524,27 +524,21 @@ impl AgentActor {
             state.pending_prompt = None;
             return;
         }
+        use status::PromptMoment;
         let moment = status::prompt_moment(&activity, &state.patterns);
-        let overdue = pending.since.elapsed() >= PROMPT_DEADLINE;
-        match moment {
-            status::PromptMoment::Question => {
-                if !pending.asked {
-                    pending.asked = true;
-                    tracing::info!(workspace = %self.workspace, agent = %state.record.name, question = %activity.last_line.trim(), "agent asks a question first; the prompt is typed once it is answered");
-                }
+        if moment == PromptMoment::Question {
+            if !pending.asked {
+                pending.asked = true;
+                tracing::info!(workspace = %self.workspace, agent = %state.record.name, question = %activity.last_line.trim(), "agent asks a question first; the prompt is typed once it is answered");
             }
-            status::PromptMoment::Now | status::PromptMoment::NotYet
-                if moment == status::PromptMoment::Now || overdue =>
-            {
-                if moment != status::PromptMoment::Now {
-                    tracing::warn!(workspace = %self.workspace, agent = %state.record.name, "no input prompt seen in {PROMPT_DEADLINE:?}; typing the prompt anyway");
-                }
-                let text = format!("{}\r", pending.text);
-                let _ = pty.cast(PtyMsg::Input(text.into_bytes()));
-                state.pending_prompt = None;
-                return;
+        } else if moment == PromptMoment::Now || pending.since.elapsed() >= PROMPT_DEADLINE {
+            if moment == PromptMoment::NotYet {
+                tracing::warn!(workspace = %self.workspace, agent = %state.record.name, "no input prompt seen in {PROMPT_DEADLINE:?}; typing the prompt anyway");
             }
-            status::PromptMoment::Now | status::PromptMoment::NotYet => {}
+            let text = format!("{}\r", pending.text);
+            let _ = pty.cast(PtyMsg::Input(text.into_bytes()));
+            state.pending_prompt = None;
+            return;
         }
         myself.send_after(PROMPT_POLL, || AgentMsg::PromptCheck);
     }

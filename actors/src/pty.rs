@@ -21,8 +21,8 @@
 //!   answered here and go to nobody else. A terminal that reattaches (a
 //!   host's, `marks_reattach`): its `markers` keep tmux's repaint out of the
 //!   scrollback (screen and viewers only) and put only the unseen part of
-//!   the missed history in it (scrollback only), so no line is there twice
-//!   however often the link drops.
+//!   the missed history (scrollback only) or of the replayed log (all
+//!   three) in it, so no line is there twice however often the link drops.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -60,7 +60,7 @@ const OUTPUT_IN_FLIGHT: usize = 1024 * 1024;
 const INPUT_PENDING: usize = 1024 * 1024;
 /// How much scrollback is replayed into a fresh screen model after a restart.
 const SCREEN_REBUILD_BYTES: usize = 256 * 1024;
-/// The most a repaint or a missed-history block may hold: past it the
+/// The most a marked block (`Block`) may hold: past it the
 /// block is taken as ended (a marker that never came must not keep the
 /// agent's output out of the scrollback for good).
 const BLOCK_MAX: usize = 4 * 1024 * 1024;
@@ -160,7 +160,7 @@ pub enum PtyMsg {
     },
     Scrollback(RpcReplyPort<Vec<u8>>),
     Activity(RpcReplyPort<Activity>),
-    /// The screen's rows as text.
+    /// What this terminal saw last, for the one that reattaches after it.
     Seen(RpcReplyPort<Seen>),
     /// Ends the process and its whole session (SIGHUP, then SIGKILL to
     /// what is left after a grace).

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::api::{self, Envelope, ErrorKind, PROTOCOL_VERSION, Request, Response, WorkspaceInfo};
 use crate::conn::{self, ConnError};
 use crate::error::HasKind;
+use crate::lock::lock;
 use crate::store::{Store, StoreError};
 
 /// A stream to another node carrying the control protocol.
@@ -215,17 +216,11 @@ impl Peers {
                 match event {
                     MeshEvent::Rtt { peer, rtt } => {
                         peers.heard_from(peer);
-                        if let Ok(mut m) = peers.rtt.lock() {
-                            m.insert(peer, rtt);
-                        }
+                        lock(&peers.rtt).insert(peer, rtt);
                     }
                     MeshEvent::Disconnected { peer } => {
-                        if let Ok(mut m) = peers.rtt.lock() {
-                            m.remove(&peer);
-                        }
-                        if let Ok(mut m) = peers.heard.lock() {
-                            m.remove(&peer);
-                        }
+                        lock(&peers.rtt).remove(&peer);
+                        lock(&peers.heard).remove(&peer);
                     }
                     MeshEvent::Identified { peer, listen } => {
                         // Others may not know where this member listens yet.
@@ -235,13 +230,12 @@ impl Peers {
                         }
                     }
                     MeshEvent::Discovered { peer, addr } => {
-                        if let Ok(mut d) = peers.discovered.lock() {
-                            d.retain(|(p, a)| !(*p == peer && *a == addr));
-                            d.push((peer, addr));
-                            // Bounded: the LAN may be noisy.
-                            let over = d.len().saturating_sub(64);
-                            d.drain(..over);
-                        }
+                        let mut d = lock(&peers.discovered);
+                        d.retain(|(p, a)| !(*p == peer && *a == addr));
+                        d.push((peer, addr));
+                        // Bounded: the LAN may be noisy.
+                        let over = d.len().saturating_sub(64);
+                        d.drain(..over);
                     }
                     // Whoever (re)connects hears what we know of the roster,
                     // so a node that was away catches up.
@@ -264,9 +258,7 @@ impl Peers {
     /// Returns whether anything new was learnt.
     async fn note_addrs(&self, peer: PeerId, listen: &[Multiaddr]) -> bool {
         let changed = {
-            let Ok(mut r) = self.roster.lock() else {
-                return false;
-            };
+            let mut r = lock(&self.roster);
             let text = peer.to_string();
             let mut changed = false;
             for a in listen {
@@ -286,10 +278,11 @@ impl Peers {
     /// Active members other than this node.
     pub fn others(&self) -> Vec<Member> {
         let me = self.mesh.local_peer_id().to_string();
-        self.roster
-            .lock()
-            .map(|r| r.active().filter(|m| m.peer != me).cloned().collect())
-            .unwrap_or_default()
+        lock(&self.roster)
+            .active()
+            .filter(|m| m.peer != me)
+            .cloned()
+            .collect()
     }
 
     pub fn member_named(&self, name: &str) -> Result<PeerId, PeersError> {
@@ -338,9 +331,7 @@ impl Peers {
     }
 
     fn heard_from(&self, peer: PeerId) {
-        if let Ok(mut m) = self.heard.lock() {
-            m.insert(peer, Instant::now());
-        }
+        lock(&self.heard).insert(peer, Instant::now());
     }
 
     /// Ends once `peer` has answered no ping for `SILENCE` (never, if it was
@@ -348,7 +339,7 @@ impl Peers {
     async fn gone_silent(&self, peer: PeerId) {
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let last = self.heard.lock().ok().and_then(|m| m.get(&peer).copied());
+            let last = lock(&self.heard).get(&peer).copied();
             if last.is_some_and(|t| t.elapsed() > SILENCE) {
                 return;
             }
@@ -356,21 +347,15 @@ impl Peers {
     }
 
     pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
-        self.rtt.lock().ok()?.get(peer).copied()
+        lock(&self.rtt).get(peer).copied()
     }
 
     pub fn remember_listing(&self, node: &str, list: &[WorkspaceInfo]) {
-        if let Ok(mut m) = self.last_seen.lock() {
-            m.insert(node.to_string(), list.to_vec());
-        }
+        lock(&self.last_seen).insert(node.to_string(), list.to_vec());
     }
 
     pub fn last_listing(&self, node: &str) -> Vec<WorkspaceInfo> {
-        self.last_seen
-            .lock()
-            .ok()
-            .and_then(|m| m.get(node).cloned())
-            .unwrap_or_default()
+        lock(&self.last_seen).get(node).cloned().unwrap_or_default()
     }
 
     /// Opens a control stream to `peer` and sends `request` on it, with the
@@ -454,14 +439,12 @@ impl Peers {
     /// Opens a pairing window; returns the code and where to reach us.
     pub async fn open_pairing(&self) -> Result<(String, Vec<String>, u64), PeersError> {
         let code = roam_mesh::pairing::new_code();
-        if let Ok(mut w) = self.window.lock() {
-            *w = Some(Window {
-                id: rand::random(),
-                code: code.clone(),
-                expires: Instant::now() + self.window_len,
-                used: false,
-            });
-        }
+        *lock(&self.window) = Some(Window {
+            id: rand::random(),
+            code: code.clone(),
+            expires: Instant::now() + self.window_len,
+            used: false,
+        });
         self.mesh.open_pairing(self.window_len).await?;
         let me = self.mesh.local_peer_id();
         let addrs = self
@@ -476,7 +459,7 @@ impl Peers {
     /// Takes the code for one attempt, if one is open; returns it and the
     /// window it belongs to.
     fn take_code(&self) -> Option<(String, u64)> {
-        let mut w = self.window.lock().ok()?;
+        let mut w = lock(&self.window);
         let open = w
             .as_ref()
             .is_some_and(|w| !w.used && Instant::now() < w.expires);
@@ -490,17 +473,14 @@ impl Peers {
 
     /// Closes window `id` if it is still the open one.
     async fn close_window(&self, id: u64) {
-        let mine = self
-            .window
-            .lock()
-            .map(|mut w| {
-                let mine = w.as_ref().is_some_and(|w| w.id == id);
-                if mine {
-                    *w = None;
-                }
-                mine
-            })
-            .unwrap_or(false);
+        let mine = {
+            let mut w = lock(&self.window);
+            let mine = w.as_ref().is_some_and(|w| w.id == id);
+            if mine {
+                *w = None;
+            }
+            mine
+        };
         if mine && let Err(e) = self.mesh.close_pairing().await {
             tracing::warn!(error = %e, "cannot close the pairing window");
         }
@@ -569,13 +549,7 @@ impl Peers {
                 .collect(),
             reason,
         })?;
-        if name == self.name
-            || self
-                .roster
-                .lock()
-                .map(|r| r.by_name(&name).is_some())
-                .unwrap_or(true)
-        {
+        if name == self.name || lock(&self.roster).by_name(&name).is_some() {
             return Err(PeersError::NameTaken { name });
         }
         let (code, window) = self.take_code().ok_or(PeersError::NoPairingWindow)?;
@@ -649,16 +623,11 @@ impl Peers {
     async fn find_host_on_lan(&self) -> Result<Multiaddr, PeersError> {
         let deadline = Instant::now() + LAN_SEARCH;
         loop {
-            let strangers: Vec<(PeerId, Multiaddr)> = self
-                .discovered
-                .lock()
-                .map(|d| {
-                    d.iter()
-                        .filter(|(p, _)| !self.mesh.is_member(p))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let strangers: Vec<(PeerId, Multiaddr)> = lock(&self.discovered)
+                .iter()
+                .filter(|(p, _)| !self.mesh.is_member(p))
+                .cloned()
+                .collect();
             let peers: std::collections::HashSet<_> = strangers.iter().map(|(p, _)| *p).collect();
             match peers.len() {
                 1 => {
@@ -783,10 +752,11 @@ impl Peers {
 
     /// The whole roster as the wire carries it.
     pub fn wire_roster(&self) -> Vec<api::Member> {
-        self.roster
-            .lock()
-            .map(|r| r.members().cloned().map(Into::into).collect())
-            .unwrap_or_default()
+        lock(&self.roster)
+            .members()
+            .cloned()
+            .map(Into::into)
+            .collect()
     }
 
     /// Folds members in, saves the roster durably, then opens or closes the

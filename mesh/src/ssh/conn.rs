@@ -126,9 +126,10 @@ impl Handler for Client {
         match self.judge(&key) {
             Ok(()) => Ok(true),
             Err(e) => {
-                if let Ok(mut v) = self.verdict.lock() {
-                    *v = Some(e);
-                }
+                *self
+                    .verdict
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
                 Ok(false)
             }
         }
@@ -275,7 +276,11 @@ impl Connection {
         let mut handle = match handshake {
             Ok(h) => h,
             Err(e) => {
-                if let Some(v) = verdict.lock().ok().and_then(|mut v| v.take()) {
+                let judged = verdict
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                if let Some(v) = judged {
                     return Err(v);
                 }
                 return Err(SshError::Handshake {
