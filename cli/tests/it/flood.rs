@@ -57,6 +57,54 @@ fn flooding_agent_with_a_stalled_viewer_keeps_the_node_bounded_and_answering() {
     );
 }
 
+/// The input bound (`INPUT_PENDING`): keys for an agent that stopped
+/// reading its terminal are dropped past 1 MiB, with one warning, not held
+/// by the node without end.
+#[test]
+fn typing_into_an_agent_that_stopped_reading_keeps_the_node_bounded() {
+    let node = TestNode::started();
+    node.ok(&["new", "deaf", "--agent", "shell"]);
+    // In the foreground, sleep never reads: the terminal's input queue
+    // fills and stays full.
+    node.ok(&["send", "deaf", "sleep 600"]);
+    let mut viewer = PtyClient::spawn(&node, &["attach", "deaf"], 24, 80);
+    viewer.wait_for("sleep 600");
+    let before = peak_rss_kib(node.pid());
+    // 64 MiB of keys, far past the bound: held, they would show.
+    let keys = vec![b'k'; 1 << 20];
+    for _ in 0..64 {
+        viewer.type_bytes(&keys);
+    }
+    wait_until("the node to log the dropped input", || {
+        node_log(&node).contains("input past the bound is dropped")
+    });
+    let out = node.roam(&["ls"]);
+    assert!(out.status.success(), "roam ls failed: {}", stderr(&out));
+    let peak = peak_rss_kib(node.pid());
+    eprintln!(
+        "deaf agent: node peak RSS {:.1} MiB before the keys, {:.1} MiB after 64 MiB of them",
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    assert!(
+        peak < before + 32 * 1024,
+        "the node held the keys: {before} KiB before, {peak} KiB after"
+    );
+}
+
+/// Everything the node logged so far.
+fn node_log(node: &TestNode) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(node.home.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    text
+}
+
 /// Bytes the newest process named `name` has written (only this test runs
 /// base64).
 fn written_by(name: &str) -> u64 {
