@@ -162,8 +162,9 @@ fn a_host_without_git_is_not_added() {
 
 #[test]
 fn a_check_after_the_connection_dropped_reconnects() {
-    let s = setup();
-    s.node.ok(&["host", "add", "box", "--accept-new"]);
+    // A home of its own: the sessions ended below never run the real
+    // home's shell startup (which may hold a lock, as pyenv's rehash does).
+    let (s, _home) = isolated_host();
     // End every session sshd serves (its children); the listener stays.
     let killed = std::process::Command::new("pkill")
         .args(["-P", &s.sshd.pid().to_string()])
