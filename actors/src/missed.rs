@@ -37,15 +37,23 @@ pub fn unseen_bytes<'a>(seen: &[u8], replay: &'a [u8]) -> &'a [u8] {
     }
 }
 
-/// The new part of a raw replay as scrollback output, framed by notes.
+/// The new part of a raw replay as scrollback output, framed by notes;
+/// empty when nothing was missed.
 pub fn framed_bytes(new: &[u8]) -> Vec<u8> {
     if new.iter().all(u8::is_ascii_whitespace) {
         return Vec::new();
     }
+    let mut body = new.to_vec();
+    body.extend_from_slice(b"\x1b[0m\r\n");
+    frame(body)
+}
+
+/// Missed output between Roam's notes, on lines of their own.
+fn frame(body: Vec<u8>) -> Vec<u8> {
     let mut bytes =
         b"\x1b[0m\r\n\x1b[7m[roam] output while the connection was lost:\x1b[0m\r\n".to_vec();
-    bytes.extend_from_slice(new);
-    bytes.extend_from_slice(b"\x1b[0m\r\n\x1b[7m[roam] end of what was missed\x1b[0m\r\n");
+    bytes.extend(body);
+    bytes.extend_from_slice(b"\x1b[7m[roam] end of what was missed\x1b[0m\r\n");
     bytes
 }
 
@@ -109,13 +117,12 @@ pub fn framed(lines: &[String]) -> Vec<u8> {
     if end == 0 {
         return Vec::new();
     }
-    let mut bytes = b"\r\n\x1b[7m[roam] output while the connection was lost:\x1b[0m\r\n".to_vec();
+    let mut body = Vec::new();
     for line in &lines[..end] {
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(b"\x1b[0m\r\n");
+        body.extend_from_slice(line.as_bytes());
+        body.extend_from_slice(b"\x1b[0m\r\n");
     }
-    bytes.extend_from_slice(b"\x1b[7m[roam] end of what was missed\x1b[0m\r\n");
-    bytes
+    frame(body)
 }
 
 #[cfg(test)]

@@ -438,11 +438,11 @@ impl PtyState {
     fn output(&mut self, bytes: &[u8]) {
         self.last_output = Instant::now();
         self.produced_output = true;
-        let pieces = match &mut self.markers {
-            Some(markers) => markers.split(bytes),
-            None => vec![Piece::Bytes(bytes.to_vec())],
+        let Some(markers) = &mut self.markers else {
+            self.answer_queries(bytes);
+            return;
         };
-        for piece in pieces {
+        for piece in markers.split(bytes) {
             match piece {
                 Piece::Bytes(bytes) => self.answer_queries(&bytes),
                 Piece::Found(marker) => self.marker(marker),

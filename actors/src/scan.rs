@@ -28,6 +28,10 @@ impl<T: Copy + 'static> Scanner<T> {
     }
 
     pub fn split(&mut self, bytes: &[u8]) -> Vec<Piece<T>> {
+        // Most output holds no escape at all: one copy, no scan.
+        if self.held.is_empty() && !bytes.contains(&0x1b) {
+            return vec![Piece::Bytes(bytes.to_vec())];
+        }
         let mut data = std::mem::take(&mut self.held);
         data.extend_from_slice(bytes);
         let mut pieces = Vec::new();

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::api::{Down, ErrorKind, HostTerminal, Response, Up};
 use crate::conn;
 use crate::error::HasKind;
-use crate::remote::{HOST_DIR, legacy_session, quote, quote_argv};
+use crate::remote::{HOST_DIR, legacy_session, quote, quote_argv, send_block};
 
 /// Why a viewer could not be given the agent's terminal.
 #[derive(Debug, thiserror::Error)]
@@ -142,16 +142,6 @@ async fn log_end(pool: &SshPool, alias: &str, d: &str) -> Result<Option<(u64, Ve
         .map(|s| (s, bytes)))
 }
 
-async fn send_replay<W: AsyncWrite + Unpin>(writer: &mut W, replay: &[u8]) -> Result<(), ()> {
-    let mut frames = vec![Down::Output(Marker::ReplayBegin.bytes().to_vec())];
-    frames.extend(replay.chunks(64 * 1024).map(|c| Down::Output(c.to_vec())));
-    frames.push(Down::Output(Marker::ReplayEnd.bytes().to_vec()));
-    for frame in &frames {
-        conn::send(writer, frame).await.map_err(|_| ())?;
-    }
-    Ok(())
-}
-
 /// Like `remote::tmux_attach`, for a host without tmux.
 pub async fn attach<R, W>(pool: &SshPool, spec: HostTerminal, reader: R, writer: &mut W)
 where
@@ -212,7 +202,9 @@ where
         return;
     }
     if let Some(replay) = replay
-        && send_replay(writer, &replay).await.is_err()
+        && send_block(writer, Marker::ReplayBegin, &replay, Marker::ReplayEnd)
+            .await
+            .is_err()
     {
         return;
     }

@@ -322,6 +322,22 @@ async fn send_marker<W: AsyncWrite + Unpin>(writer: &mut W, marker: Marker) -> R
         .map_err(|_| ())
 }
 
+/// `bytes` as output between two markers (`roam_actors::markers`).
+pub(crate) async fn send_block<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    begin: Marker,
+    bytes: &[u8],
+    end: Marker,
+) -> Result<(), ()> {
+    send_marker(writer, begin).await?;
+    for chunk in bytes.chunks(64 * 1024) {
+        conn::send(writer, &Down::Output(chunk.to_vec()))
+            .await
+            .map_err(|_| ())?;
+    }
+    send_marker(writer, end).await
+}
+
 /// Lines of history captured when reattaching.
 const MISSED_LINES: u32 = 500;
 
@@ -346,13 +362,7 @@ async fn send_missed<W: AsyncWrite + Unpin>(
             return Ok(());
         }
     };
-    send_marker(writer, Marker::MissedBegin).await?;
-    for chunk in history.chunks(64 * 1024) {
-        conn::send(writer, &Down::Output(chunk.to_vec()))
-            .await
-            .map_err(|_| ())?;
-    }
-    send_marker(writer, Marker::MissedEnd).await
+    send_block(writer, Marker::MissedBegin, &history, Marker::MissedEnd).await
 }
 
 /// Lists each pattern in the `info/exclude` of the worktree's repository

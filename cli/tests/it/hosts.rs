@@ -165,12 +165,7 @@ fn a_check_after_the_connection_dropped_reconnects() {
     // A home of its own: the sessions ended below never run the real
     // home's shell startup (which may hold a lock, as pyenv's rehash does).
     let (s, _home) = isolated_host();
-    // End every session sshd serves (its children); the listener stays.
-    let killed = std::process::Command::new("pkill")
-        .args(["-P", &s.sshd.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "there was a session to end");
+    drop_the_link(&s);
     let report = s.node.ok(&["host", "check", "box"]);
     assert!(!report.contains("FAIL"), "{report}");
 }
@@ -275,11 +270,7 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
     s.node.ok(&["send", "far", "spam 60 30"]);
     s.node.wait_logs("far", "line 60 ");
     // The link drops (laptop lid closed): the agent keeps running on the host.
-    let killed = std::process::Command::new("pkill")
-        .args(["-P", &s.sshd.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    drop_the_link(&s);
     s.node.wait_logs("far", "reconnected to ssh:box");
     s.node.ok(&["send", "far", "recall"]);
     s.node.wait_logs("far", "history: write far.txt on-the-host; commit far | echo typed-from-here | echo typed-in-attach");
@@ -315,12 +306,14 @@ fn a_workspace_on_an_ssh_host_runs_its_agent_there_and_outlives_the_connection()
     assert!(s.node.ls().is_empty());
 }
 
+/// Ends every session sshd serves (its children), as a lost link does; the
+/// listener stays, so the node can reconnect.
 fn drop_the_link(s: &Setup) {
     let killed = std::process::Command::new("pkill")
         .args(["-P", &s.sshd.pid().to_string()])
         .status()
         .unwrap();
-    assert!(killed.success());
+    assert!(killed.success(), "there was a session to end");
 }
 
 #[test]
@@ -492,11 +485,7 @@ fn on_a_host_without_tmux_the_agent_is_detached_with_setsid_and_outlives_the_con
         "detached-write\n"
     );
 
-    let killed = std::process::Command::new("pkill")
-        .args(["-P", &s.sshd.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    drop_the_link(&s);
     s.node.wait_logs("plain", "reconnected to ssh:box");
     s.node.ok(&["send", "plain", "recall"]);
     s.node.wait_logs(

@@ -111,16 +111,12 @@ impl ProfileConfig {
         if command.is_empty() {
             return Err(ProfileError::EmptyCommand { name: name.into() });
         }
-        let owns = self
-            .owns
-            .clone()
-            .or_else(|| base.as_ref().map(|b| b.owns.clone()))
-            .unwrap_or_default();
+        let pick =
+            |mine: &Option<Vec<String>>, theirs: Option<Vec<String>>| mine.clone().or(theirs);
+        let owns = pick(&self.owns, base.as_ref().map(|b| b.owns.clone())).unwrap_or_default();
         check_owned(name, &owns)?;
         let mut env = base.as_ref().map(|b| b.env.clone()).unwrap_or_default();
         env.extend(self.env.clone());
-        let pick =
-            |mine: &Option<Vec<String>>, theirs: Option<Vec<String>>| mine.clone().or(theirs);
         let with_args = |argv: Vec<String>| argv.into_iter().chain(self.args.clone()).collect();
         Ok(Profile {
             command: with_args(command),
@@ -139,15 +135,9 @@ impl ProfileConfig {
                 .session_dir
                 .clone()
                 .or_else(|| base.as_ref().and_then(|b| b.session_dir.clone())),
-            waiting: self
-                .waiting
-                .clone()
-                .or_else(|| base.as_ref().map(|b| b.waiting.clone()))
+            waiting: pick(&self.waiting, base.as_ref().map(|b| b.waiting.clone()))
                 .unwrap_or_default(),
-            questions: self
-                .questions
-                .clone()
-                .or_else(|| base.as_ref().map(|b| b.questions.clone()))
+            questions: pick(&self.questions, base.as_ref().map(|b| b.questions.clone()))
                 .unwrap_or_default(),
             owns,
             env,
