@@ -28,9 +28,10 @@ use std::time::{Duration, Instant, SystemTime};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::error::ActorError;
+use crate::holders::{self, Adoption, Held};
 use crate::model::{AgentInfo, AgentRecord, AgentStatus};
 use crate::profile::{self, Profile, PromptMode};
-use crate::pty::{PtyActor, PtyMsg, PtySpec, Subscription};
+use crate::pty::{DirectSpec, Process, PtyActor, PtyMsg, PtySpec, Subscription};
 use crate::scrollback::Scrollback;
 use crate::site::Site;
 use crate::workspace::WorkspaceMsg;
@@ -80,6 +81,9 @@ pub enum StartMode {
 pub struct AgentActor {
     pub rt: Arc<Runtime>,
     pub workspace: String,
+    /// The workspace's mesh-wide id, which its agents' holders are
+    /// recorded with.
+    pub workspace_id: String,
     pub workdir: PathBuf,
     /// Where the agent runs (this node, an SSH host).
     pub site: Arc<dyn Site>,
@@ -180,8 +184,27 @@ impl Actor for AgentActor {
                     .await?
             }
             StartMode::Resume { banner } => {
-                self.spawn_pty(&myself, &mut state, Launch::Resume, Some(banner))
-                    .await?
+                // An agent whose holder outlived the last node never
+                // stopped: it is adopted, not started again.
+                let adoption = match self.site.holds_agents() {
+                    true => holders::adopt(&self.rt, &self.workspace, &state.record.name).await,
+                    false => Adoption::NoHolder,
+                };
+                match adoption {
+                    Adoption::Adopted(held) => {
+                        self.spawn_pty_with(&myself, &mut state, Launch::Resume, None, Some(held))
+                            .await?
+                    }
+                    Adoption::Lost(why) => {
+                        let banner = format!("{why}; agent resumed");
+                        self.spawn_pty(&myself, &mut state, Launch::Resume, Some(banner))
+                            .await?
+                    }
+                    Adoption::NoHolder => {
+                        self.spawn_pty(&myself, &mut state, Launch::Resume, Some(banner))
+                            .await?
+                    }
+                }
             }
             StartMode::Idle => {}
         }
@@ -280,7 +303,7 @@ impl Actor for AgentActor {
                 return Ok(());
             }
             state.restarts.push_back(now);
-            let banner = Some("terminal failed; agent resumed".to_string());
+            let banner = Some(format!("{err}; agent resumed"));
             if let Err(e) = self.spawn_pty(&myself, state, Launch::Resume, banner).await {
                 tracing::error!(workspace = %self.workspace, agent = %state.record.name, error = %e, "cannot restart agent");
                 state.exited(-1);
@@ -300,57 +323,36 @@ impl AgentActor {
         launch: Launch,
         banner: Option<String>,
     ) -> Result<(), ActorError> {
+        self.spawn_pty_with(myself, state, launch, banner, None)
+            .await
+    }
+
+    /// Starts a Pty actor on the process of `launch`, or on the holder
+    /// `adopted` (whose agent never stopped).
+    async fn spawn_pty_with(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+        state: &mut AgentState,
+        launch: Launch,
+        banner: Option<String>,
+        adopted: Option<Box<Held>>,
+    ) -> Result<(), ActorError> {
         let fresh = launch == Launch::Fresh;
-        let command = self.site.agent_command(
-            &self.rt,
-            &self.workspace,
-            &self.workdir,
-            &state.record.name,
-            state.argv(fresh),
-            launch == Launch::Reattach,
-        );
-        let argv = command.argv;
-        let program = argv.first().cloned().unwrap_or_default();
-        if profile::find_program_off_thread(&program).await.is_none() {
-            return Err(ActorError::ProgramMissing {
-                profile: state.record.profile.clone(),
-                program,
-            });
-        }
-        // Before the agent writes them: its files are not uncommitted work.
-        if !state.profile.owns.is_empty()
-            && let Err(e) = self.site.exclude(&self.workdir, &state.profile.owns).await
-        {
-            tracing::warn!(workspace = %self.workspace, agent = %state.record.name, error = %e, "cannot exclude the files the agent owns; they show as uncommitted work");
-        }
         let path = self.rt.scrollback_path(&self.workspace, &state.record.name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ActorError::Pty(format!("{}: {e}", dir.display())))?;
         }
-        let mut env: Vec<(String, String)> = state
-            .profile
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        env.push(("TERM".into(), "xterm-256color".into()));
-        env.push(("HOME".into(), self.rt.home.to_string_lossy().into_owned()));
-        env.push(("ROAM_WORKSPACE".into(), self.workspace.clone()));
-        env.push(("ROAM_AGENT".into(), state.record.name.clone()));
-        // An agent on a host is shown by `roam host tmux`, which must reach
-        // this very node and never start another.
-        env.push((
-            "ROAM_HOME".into(),
-            self.rt.data_dir.to_string_lossy().into_owned(),
-        ));
-        env.push(("ROAM_NO_AUTOSTART".into(), "1".into()));
+        let process = match adopted {
+            Some(held) => Process::Held {
+                held,
+                rt: self.rt.clone(),
+            },
+            None => self.start_process(state, launch).await?,
+        };
         let spec = PtySpec {
-            argv,
-            cwd: command.cwd,
-            env,
+            process,
             scrollback_path: path,
-            mark_path: self.rt.mark_path(&self.workspace, &state.record.name),
             scrollback_bytes: self.rt.scrollback_bytes,
             rows: state.size.0,
             cols: state.size.1,
@@ -380,6 +382,80 @@ impl AgentActor {
         state.disconnected &= launch == Launch::Reattach;
         state.started_at = SystemTime::now();
         Ok(())
+    }
+
+    /// Starts the agent's process: in a holder where the site holds its
+    /// agents (this node), else in a PTY of this node's.
+    async fn start_process(
+        &self,
+        state: &AgentState,
+        launch: Launch,
+    ) -> Result<Process, ActorError> {
+        let command = self.site.agent_command(
+            &self.rt,
+            &self.workspace,
+            &self.workdir,
+            &state.record.name,
+            state.argv(launch == Launch::Fresh),
+            launch == Launch::Reattach,
+        );
+        let argv = command.argv;
+        let program = argv.first().cloned().unwrap_or_default();
+        if profile::find_program_off_thread(&program).await.is_none() {
+            return Err(ActorError::ProgramMissing {
+                profile: state.record.profile.clone(),
+                program,
+            });
+        }
+        // Before the agent writes them: its files are not uncommitted work.
+        if !state.profile.owns.is_empty()
+            && let Err(e) = self.site.exclude(&self.workdir, &state.profile.owns).await
+        {
+            tracing::warn!(workspace = %self.workspace, agent = %state.record.name, error = %e, "cannot exclude the files the agent owns; they show as uncommitted work");
+        }
+        let mut env: Vec<(String, String)> = state
+            .profile
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push(("TERM".into(), "xterm-256color".into()));
+        env.push(("HOME".into(), self.rt.home.to_string_lossy().into_owned()));
+        env.push(("ROAM_WORKSPACE".into(), self.workspace.clone()));
+        env.push(("ROAM_AGENT".into(), state.record.name.clone()));
+        // An agent on a host is shown by `roam host tmux`, which must reach
+        // this very node and never start another.
+        env.push((
+            "ROAM_HOME".into(),
+            self.rt.data_dir.to_string_lossy().into_owned(),
+        ));
+        env.push(("ROAM_NO_AUTOSTART".into(), "1".into()));
+        if !self.site.holds_agents() {
+            return Ok(Process::Direct(DirectSpec {
+                argv,
+                cwd: command.cwd,
+                env,
+                mark_path: self.rt.mark_path(&self.workspace, &state.record.name),
+            }));
+        }
+        let held = holders::start(
+            &self.rt,
+            holders::Want {
+                workspace_id: &self.workspace_id,
+                workspace: &self.workspace,
+                agent: &state.record.name,
+                argv,
+                cwd: command.cwd,
+                env: &env,
+                rows: state.size.0,
+                cols: state.size.1,
+            },
+        )
+        .await?;
+        Ok(Process::Held {
+            held: Box::new(held),
+            rt: self.rt.clone(),
+        })
     }
 
     fn running<'a>(&self, state: &'a AgentState) -> Result<&'a ActorRef<PtyMsg>, ActorError> {

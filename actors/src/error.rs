@@ -77,6 +77,8 @@ pub enum ActorError {
     Pty(String),
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
+    #[error(transparent)]
+    Holder(#[from] roam_holder::client::ClientError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -97,9 +99,10 @@ impl ActorError {
             ActorError::Busy { .. } => ErrorKind::Busy,
             ActorError::Superseded { .. } | ActorError::StaleEpoch { .. } => ErrorKind::Stale,
             ActorError::Remote(e) => e.kind(),
-            ActorError::Store(_) | ActorError::Pty(_) | ActorError::Internal(_) => {
-                ErrorKind::Internal
-            }
+            ActorError::Store(_)
+            | ActorError::Pty(_)
+            | ActorError::Holder(_)
+            | ActorError::Internal(_) => ErrorKind::Internal,
         }
     }
 }

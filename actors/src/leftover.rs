@@ -9,7 +9,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::session::{self, Session};
+use crate::session::{self, Session, boot_id};
 
 /// A mark is a few dozen bytes; anything longer is not ours.
 const MAX_MARK: u64 = 256;
@@ -136,14 +136,6 @@ fn parse(text: &str) -> Option<Marked> {
         boot: fields.next()?.to_owned(),
     };
     fields.next().is_none().then_some(marked)
-}
-
-/// This boot of the machine: a pid and start time from another boot name
-/// some other process.
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

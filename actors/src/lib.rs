@@ -4,7 +4,9 @@
 //! NodeActor                 one per node; owns the name → workspace map
 //! └── WorkspaceActor        one per workspace; owns its record
 //!     └── AgentActor        one per agent; owns profile, session, status
-//!         └── PtyActor      one per running process; PTY, scrollback, screen
+//!         └── PtyActor      one per running process; scrollback, screen
+//!             ┆             and the terminal: a PTY of its own, or
+//!             └╌╌ holder    a holder process's, which outlives the node
 //! ```
 //!
 //! Calls go down the tree and casts go up, so no actor ever waits on its
@@ -22,10 +24,13 @@
 //!   terminal queries a Pty actor answers itself.
 //! - [`markers`], [`missed`]: a reattaching host terminal's repaints and
 //!   missed history, kept out of the scrollback or cut to what is new.
+//! - [`holders`]: starting, adopting and sweeping the holders that keep
+//!   agents running while nodes come and go (`roam_holder`).
 //! - [`pty`], [`agent`], [`workspace`], [`node`]: the actors.
 
 pub mod agent;
 pub mod error;
+pub mod holders;
 pub mod leftover;
 pub mod markers;
 pub mod missed;
@@ -38,7 +43,7 @@ pub mod queries;
 pub mod remote;
 pub mod scan;
 pub mod scrollback;
-pub mod session;
+pub use roam_holder::session;
 pub mod site;
 pub mod status;
 pub mod workspace;
@@ -55,8 +60,14 @@ pub struct Runtime {
     pub node: model::Owner,
     pub worktrees_dir: PathBuf,
     pub scrollback_dir: PathBuf,
-    /// Where running agents leave their marks (`leftover`).
+    /// Where running agents leave their marks (`leftover`), and holders
+    /// their sockets (`holders`).
     pub run_dir: PathBuf,
+    /// The holder binary (`roam-holder`, beside `roam`).
+    pub holder_exe: PathBuf,
+    /// Set when the node stops with `--keep-agents`: agents in holders run
+    /// on, for the next node to adopt.
+    pub keep_agents: std::sync::atomic::AtomicBool,
     pub profiles: BTreeMap<String, profile::Profile>,
     pub default_profile: String,
     pub scrollback_bytes: usize,
@@ -83,6 +94,10 @@ impl Runtime {
 
     pub fn mark_path(&self, workspace: &str, agent: &str) -> PathBuf {
         self.run_dir.join(workspace).join(format!("{agent}.mark"))
+    }
+
+    pub fn holders_dir(&self) -> PathBuf {
+        self.run_dir.join("holders")
     }
 
     pub fn scrollback_path(&self, workspace: &str, agent: &str) -> PathBuf {

@@ -75,6 +75,26 @@ pub struct AgentRecord {
     pub exited: Option<i32>,
 }
 
+/// A holder this node started (`roam_holder`): what a node starting up
+/// checks against the live processes to adopt the agent it holds. Kept
+/// apart from the workspace record: it names processes on this machine and
+/// never travels.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct HolderRecord {
+    pub workspace_id: String,
+    pub workspace: String,
+    pub agent: String,
+    /// The holder's socket.
+    pub socket: String,
+    pub holder_pid: i32,
+    /// Start times (clock ticks since boot) make a pid mean one process.
+    pub holder_start: u64,
+    pub agent_pid: i32,
+    pub agent_start: u64,
+    /// The machine's boot: after a reboot no recorded process exists.
+    pub boot: String,
+}
+
 /// What `roam ls` shows of one agent (the node turns it into its wire type).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentInfo {

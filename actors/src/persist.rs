@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::model::WorkspaceRecord;
+use crate::model::{HolderRecord, WorkspaceRecord};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -25,4 +25,18 @@ pub trait Persist: Send + Sync + 'static {
     /// Forgets the workspace durably before resolving.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PersistError>>;
     fn load(&self, name: &str) -> Result<Option<WorkspaceRecord>, PersistError>;
+    /// Records a holder durably (flushed) before resolving: a node that
+    /// dies after this adopts it, one that dies before ends it as unknown.
+    fn save_holder<'a>(
+        &'a self,
+        record: &'a HolderRecord,
+    ) -> BoxFuture<'a, Result<(), PersistError>>;
+    /// Forgets the holder of `agent` in `workspace` durably.
+    fn remove_holder<'a>(
+        &'a self,
+        workspace: &'a str,
+        agent: &'a str,
+    ) -> BoxFuture<'a, Result<(), PersistError>>;
+    /// Every recorded holder (unreadable ones are logged and skipped).
+    fn holders(&self) -> Vec<HolderRecord>;
 }

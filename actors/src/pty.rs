@@ -2,17 +2,20 @@
 //! screen.
 //!
 //! - Parent: an Agent actor, which it notifies with `AgentMsg::PtyExited`.
-//! - Children: none. Two plain threads per PTY do the blocking work: a
-//!   reader (PTY → `PtyMsg::Output`) and a waiter (`wait()` →
-//!   `PtyMsg::ChildExited`); a third writes input so a process that stops
-//!   reading cannot block the actor.
-//! - Messages: output and exit from the threads; input, resize, subscribe,
+//! - Children: none. The terminal is a PTY of its own (`direct`: an SSH
+//!   host's terminal) or a holder's (`held`: every agent on this node),
+//!   read and written by threads or tasks that talk to the actor by
+//!   messages, so a process that stops reading cannot block the actor.
+//! - Messages: output and exit from the terminal (and, from a holder, a
+//!   gap in the output or the holder's loss); input, resize, subscribe,
 //!   scrollback, activity and kill from the agent; a persist tick.
 //! - Invariants: every byte the process writes goes, in order, to the
 //!   scrollback, the screen model and every subscriber; a subscriber gets the
 //!   current screen and then exactly the bytes that follow it (taken in one
 //!   message, so nothing falls between). The actor outlives its process so
 //!   the scrollback stays readable; it is persisted every second and on stop.
+//!   A holder is told what the scrollback file holds once it holds it, and
+//!   a stop with `keep_agents` leaves the holder's agent running.
 //!   Memory is bounded by bytes whatever the process or a viewer does:
 //!   output in flight to the actor (`OUTPUT_IN_FLIGHT`, the reader waits),
 //!   output held for a lagging viewer (`SUBSCRIBER_DEPTH` × `READ_CHUNK`,
@@ -24,17 +27,22 @@
 //!   the missed history (scrollback only) or of the replayed log (all
 //!   three) in it, so no line is there twice however often the link drops.
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+mod direct;
+mod held;
+
+pub use direct::DirectSpec;
+
+use portable_pty::PtySize;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
+use crate::Runtime;
 use crate::agent::AgentMsg;
-use crate::leftover::Mark;
+use crate::holders::Held;
 use crate::markers::Marker;
 use crate::queries::Query;
 use crate::scan::{Piece, Scanner};
@@ -120,14 +128,18 @@ pub struct Activity {
     pub produced_output: bool,
 }
 
+/// Where the process runs.
+pub enum Process {
+    /// In a PTY of this node's, started now.
+    Direct(DirectSpec),
+    /// In a holder, started or adopted (`holders`).
+    Held { held: Box<Held>, rt: Arc<Runtime> },
+}
+
 pub struct PtySpec {
-    pub argv: Vec<String>,
-    pub cwd: PathBuf,
-    pub env: Vec<(String, String)>,
+    pub process: Process,
     pub scrollback_path: PathBuf,
     pub scrollback_bytes: usize,
-    /// Where the running process is marked (`leftover`).
-    pub mark_path: PathBuf,
     pub rows: u16,
     pub cols: u16,
     /// Written into the scrollback and screen before the process starts
@@ -149,6 +161,11 @@ pub enum PtyMsg {
     ChildExited {
         code: i32,
     },
+    /// From a holder: this many bytes of output were lost before what
+    /// follows (no node saved them before its ring let them go).
+    Gap(u64),
+    /// The holder's connection ended before it said how the agent ended.
+    HolderLost(String),
     Input(Vec<u8>),
     Resize {
         rows: u16,
@@ -172,6 +189,17 @@ pub enum PtyMsg {
 }
 
 pub struct PtyActor;
+
+/// The terminal the process runs in.
+enum Terminal {
+    Direct(direct::Direct),
+    Held {
+        terminal: held::HeldTerminal,
+        rt: Arc<Runtime>,
+    },
+    /// A stopped actor's holder, handed back.
+    Gone,
+}
 
 /// Where output goes, on a terminal that marks its reattaches.
 enum Block {
@@ -202,8 +230,10 @@ pub struct PtyState {
     /// until its first block: those must not pass for what was seen.
     agent_speaks: bool,
     events: broadcast::Sender<PtyEvent>,
-    master: Box<dyn MasterPty + Send>,
-    input: std::sync::mpsc::Sender<(Vec<u8>, OwnedSemaphorePermit)>,
+    terminal: Terminal,
+    /// Set for the output an earlier node already saw: its terminal
+    /// queries were answered then.
+    quiet_queries: bool,
     /// `INPUT_PENDING`, in bytes.
     input_room: Arc<Semaphore>,
     /// `OUTPUT_IN_FLIGHT`, in bytes; closed when the actor stops, which
@@ -213,9 +243,6 @@ pub struct PtyState {
     /// episode rather than one per key.
     input_dropped: usize,
     pid: Option<u32>,
-    /// While the process runs: its mark, so a node that dies now has its
-    /// next run end it.
-    mark: Option<Arc<Mark>>,
     /// Set once the session is being ended, so it is ended once.
     ending: bool,
     last_output: Instant,
@@ -247,14 +274,23 @@ impl Actor for PtyActor {
         state: &mut PtyState,
     ) -> Result<(), ActorProcessingErr> {
         state.output_room.close();
+        let keep = state.keeps_agent();
         // Waited for here, so the node never exits (or starts the agent
         // again) while the session still runs.
-        if let Some(ending) = state.end_session() {
+        if !keep && let Some(ending) = state.end_session() {
             let _ = ending.await;
+        }
+        if let Terminal::Held { terminal, .. } = &mut state.terminal {
+            terminal.ack_when_written(&mut state.scrollback);
         }
         // The file holds everything once the writer is done.
         if let Some(writer) = state.scrollback.close() {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+        if let Terminal::Held { terminal, .. } =
+            std::mem::replace(&mut state.terminal, Terminal::Gone)
+        {
+            terminal.finish(keep).await;
         }
         Ok(())
     }
@@ -266,7 +302,9 @@ impl Actor for PtyActor {
         state: &mut PtyState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PtyMsg::Output(bytes, _room) => state.output(&bytes),
+            PtyMsg::Output(bytes, _room) => state.took(&bytes),
+            PtyMsg::Gap(lost) => state.gap(lost),
+            PtyMsg::HolderLost(why) => state.holder_lost(why)?,
             PtyMsg::ReadEnded => {
                 state.read_ended();
                 if state.child_exit.is_none() {
@@ -318,95 +356,26 @@ impl PtyState {
             screen.process(line.as_bytes());
         }
 
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: spec.rows,
-                cols: spec.cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .map_err(|e| format!("cannot open a pty: {e}"))?;
-        let mut cmd = CommandBuilder::from_argv(spec.argv.iter().map(Into::into).collect());
-        cmd.cwd(&spec.cwd);
-        for (k, v) in &spec.env {
-            cmd.env(k, v);
-        }
-        let mut child = pair
-            .slave
-            .spawn_command(cmd)
-            .map_err(|e| format!("cannot start {}: {e}", spec.argv.join(" ")))?;
-        // The slave end belongs to the child now; keeping it open here would
-        // hide the child's exit from the reader.
-        drop(pair.slave);
-        let pid = child.process_id();
-        let mark = pid.and_then(|pid| match Mark::record(spec.mark_path.clone(), pid as i32) {
-            Ok(mark) => Some(Arc::new(mark)),
-            Err(e) => {
-                tracing::warn!(pid, error = %e, "cannot mark the agent's process; a crash of the node would leave it running");
-                None
-            }
-        });
-        let mut reader = pair.master.try_clone_reader()?;
-        let mut writer = pair.master.take_writer()?;
-
-        let out = myself.clone();
         let output_room = Arc::new(Semaphore::new(OUTPUT_IN_FLIGHT));
-        let room = output_room.clone();
-        std::thread::Builder::new()
-            .name("pty-read".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; READ_CHUNK];
-                loop {
-                    // Room first, then read: while the actor is behind, the
-                    // bytes stay in the kernel's PTY buffer and the agent's
-                    // writes block.
-                    let Ok(permit) = futures::executor::block_on(
-                        room.clone().acquire_many_owned(READ_CHUNK as u32),
-                    ) else {
-                        return; // the actor stopped
-                    };
-                    match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if out.cast(PtyMsg::Output(buf[..n].to_vec(), permit)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                let _ = out.cast(PtyMsg::ReadEnded);
-            })?;
-        let waiter = myself.clone();
-        std::thread::Builder::new()
-            .name("pty-wait".into())
-            .spawn(move || {
-                // Waited for by pid rather than through portable-pty, whose
-                // status keeps only the signal's name: a signal exit is
-                // 128 + its number, as a shell reports it.
-                let code = match pid {
-                    Some(pid) => wait_exit_code(pid as i32),
-                    None => match child.wait() {
-                        Ok(status) => status.exit_code() as i32,
-                        Err(_) => -1,
-                    },
-                };
-                let _ = waiter.cast(PtyMsg::ChildExited { code });
-            })?;
-        let (input, input_rx) = std::sync::mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>();
-        std::thread::Builder::new()
-            .name("pty-write".into())
-            .spawn(move || {
-                // The permit is dropped, giving its room back, once written.
-                for (chunk, _room) in input_rx {
-                    if writer
-                        .write_all(&chunk)
-                        .and_then(|_| writer.flush())
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            })?;
+        let size = PtySize {
+            rows: spec.rows,
+            cols: spec.cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        let (terminal, pid) = match spec.process {
+            Process::Direct(direct) => {
+                let (direct, pid) = direct::start(direct, size, &myself, &output_room)?;
+                (Terminal::Direct(direct), pid)
+            }
+            Process::Held { held, rt } => {
+                let terminal = held::start(*held, rt.store.clone(), &myself, &output_room);
+                // The holder's size may be another node's last one.
+                terminal.resize(spec.rows, spec.cols);
+                let pid = Some(terminal.agent_pid());
+                (Terminal::Held { terminal, rt }, pid)
+            }
+        };
 
         let (events, _) = broadcast::channel(SUBSCRIBER_DEPTH);
         Ok(PtyState {
@@ -418,13 +387,12 @@ impl PtyState {
             seen,
             agent_speaks,
             events,
-            master: pair.master,
-            input,
+            terminal,
+            quiet_queries: false,
             input_room: Arc::new(Semaphore::new(INPUT_PENDING)),
             output_room,
             input_dropped: 0,
             pid,
-            mark,
             ending: false,
             last_output: Instant::now(),
             produced_output: false,
@@ -433,6 +401,56 @@ impl PtyState {
             exit_reported: false,
             owner: spec.owner,
         })
+    }
+
+    /// Output from the terminal; from a holder, the part an earlier node
+    /// already saw has its queries left unanswered (they were answered).
+    fn took(&mut self, bytes: &[u8]) {
+        let seen = match &mut self.terminal {
+            Terminal::Held { terminal, .. } => terminal.took(bytes.len()),
+            _ => 0,
+        };
+        if seen > 0 {
+            self.quiet_queries = true;
+            self.output(&bytes[..seen]);
+            self.quiet_queries = false;
+        }
+        self.output(&bytes[seen..]);
+    }
+
+    /// Output the holder could not keep for us: said where it was.
+    fn gap(&mut self, lost: u64) {
+        tracing::warn!(pid = ?self.pid, lost_bytes = lost, "output of the agent was lost while no node was attached");
+        let line = format!(
+            "\r\n\x1b[7m[roam] {lost} bytes of output were lost here while no node was running (the holder keeps the last {} MiB)\x1b[0m\r\n",
+            roam_holder::serve::RING_BYTES >> 20
+        );
+        self.scrollback.push(line.as_bytes());
+        self.show(line.as_bytes());
+    }
+
+    /// The holder went before saying how the agent ended: its agent lost
+    /// its terminal. What is left of its session is ended, and the actor
+    /// fails, so the agent is started again with its resume command.
+    fn holder_lost(&mut self, why: String) -> Result<(), ActorProcessingErr> {
+        if self.child_exit.is_some() {
+            return Ok(()); // a released holder going, as it should
+        }
+        tracing::warn!(pid = ?self.pid, reason = %why, "the agent's holder ended before its agent");
+        self.force_kill();
+        self.persist();
+        Err(format!("the agent's holder ended unexpectedly ({why})").into())
+    }
+
+    /// Whether stopping leaves the agent running, for the next node.
+    fn keeps_agent(&self) -> bool {
+        match &self.terminal {
+            Terminal::Held { rt, .. } => {
+                self.child_exit.is_none()
+                    && rt.keep_agents.load(std::sync::atomic::Ordering::Acquire)
+            }
+            _ => false,
+        }
     }
 
     fn output(&mut self, bytes: &[u8]) {
@@ -456,6 +474,7 @@ impl PtyState {
         for piece in self.queries.split(bytes) {
             match piece {
                 Piece::Bytes(bytes) => self.block_output(&bytes),
+                Piece::Found(_) if self.quiet_queries => {}
                 Piece::Found(query) => {
                     let answer = query.answer(self.screen.screen().cursor_position());
                     self.input(answer);
@@ -566,7 +585,7 @@ impl PtyState {
         // What the agent left in its session when it ended by itself is its
         // own (as under tmux); while we end it, the end clears the mark.
         if !self.ending
-            && let Some(mark) = self.mark.take()
+            && let Some(mark) = self.take_mark()
         {
             mark.clear();
         }
@@ -583,7 +602,18 @@ impl PtyState {
         self.exit_reported = true;
         let _ = self.events.send(PtyEvent::Exited { code });
         self.persist();
+        if let Terminal::Held { terminal, .. } = &self.terminal {
+            terminal.release();
+        }
         let _ = self.owner.cast(AgentMsg::PtyExited { code });
+    }
+
+    /// A direct terminal's mark (a holder's record is the holder's own).
+    fn take_mark(&mut self) -> Option<Arc<crate::leftover::Mark>> {
+        match &mut self.terminal {
+            Terminal::Direct(direct) => direct.mark.take(),
+            _ => None,
+        }
     }
 
     fn input(&mut self, bytes: Vec<u8>) {
@@ -599,7 +629,13 @@ impl PtyState {
                     tracing::info!(pid = ?self.pid, dropped_bytes = self.input_dropped, "the agent reads its terminal again");
                     self.input_dropped = 0;
                 }
-                let _ = self.input.send((bytes, room));
+                match &self.terminal {
+                    Terminal::Direct(direct) => {
+                        let _ = direct.input.send((bytes, room));
+                    }
+                    Terminal::Held { terminal, .. } => terminal.input(bytes, room),
+                    Terminal::Gone => {}
+                }
             }
             None => {
                 if self.input_dropped == 0 {
@@ -616,12 +652,18 @@ impl PtyState {
 
     fn resize(&mut self, rows: u16, cols: u16) {
         let (rows, cols) = (rows.max(1), cols.max(1));
-        let _ = self.master.resize(PtySize {
-            rows,
-            cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        });
+        match &self.terminal {
+            Terminal::Direct(direct) => {
+                let _ = direct.master.resize(PtySize {
+                    rows,
+                    cols,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                });
+            }
+            Terminal::Held { terminal, .. } => terminal.resize(rows, cols),
+            Terminal::Gone => {}
+        }
         self.screen
             .screen_mut()
             .set_size(nonzero(rows), nonzero(cols));
@@ -680,7 +722,7 @@ impl PtyState {
             return None;
         };
         self.ending = true;
-        let mark = self.mark.take();
+        let mark = self.take_mark();
         Some(tokio::task::spawn_blocking(move || {
             Session { leader: pid as i32 }.end(KILL_GRACE);
             if let Some(mark) = mark {
@@ -697,19 +739,9 @@ impl PtyState {
     }
 
     fn persist(&mut self) {
-        self.scrollback.persist();
-    }
-}
-
-/// Reaps `pid` and says how it ended: its code, or 128 + the signal.
-fn wait_exit_code(pid: i32) -> i32 {
-    use nix::sys::wait::{WaitStatus, waitpid};
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return -1,
+        match &mut self.terminal {
+            Terminal::Held { terminal, .. } => terminal.ack_when_written(&mut self.scrollback),
+            _ => self.scrollback.persist(),
         }
     }
 }

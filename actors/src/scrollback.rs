@@ -48,6 +48,9 @@ enum Job {
     Rewrite(Vec<u8>),
     /// Answered once every job before it is done.
     Flush(Sender<()>),
+    /// Run once every job before it is done, if the file holds what they
+    /// wrote.
+    Then(Box<dyn FnOnce() + Send>),
 }
 
 impl Scrollback {
@@ -63,6 +66,7 @@ impl Scrollback {
             path: path.to_path_buf(),
             file_len,
             rewrite_wanted: rewrite_wanted.clone(),
+            failed: false,
         };
         let thread = std::thread::Builder::new()
             .name("scrollback".into())
@@ -145,6 +149,16 @@ impl Scrollback {
         }
     }
 
+    /// Persists, and has the writer run `then` once the file holds
+    /// everything pushed so far (not at all if a write failed and the file
+    /// waits to be rewritten: what it lacks would pass for saved).
+    pub fn after_written(&mut self, then: Box<dyn FnOnce() + Send>) {
+        self.persist();
+        if let Some(jobs) = &self.writer.jobs {
+            let _ = jobs.send(Job::Then(then));
+        }
+    }
+
     /// Persists and waits until the file holds everything pushed. Blocking.
     pub fn flush(&mut self) {
         self.persist();
@@ -183,11 +197,14 @@ struct FileSide {
     path: PathBuf,
     file_len: u64,
     rewrite_wanted: Arc<AtomicBool>,
+    /// A write failed and no rewrite has succeeded since.
+    failed: bool,
 }
 
 impl FileSide {
     fn run(mut self, jobs: Receiver<Job>) {
         for job in jobs {
+            let rewrote = matches!(job, Job::Rewrite(_));
             let done = match job {
                 Job::Append(bytes) => self.append(&bytes),
                 Job::Rewrite(contents) => self.rewrite(&contents),
@@ -195,10 +212,21 @@ impl FileSide {
                     let _ = done.send(());
                     continue;
                 }
+                Job::Then(then) => {
+                    if !self.failed {
+                        then();
+                    }
+                    continue;
+                }
             };
-            if let Err(e) = done {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot persist scrollback; will rewrite it from memory");
-                self.rewrite_wanted.store(true, Ordering::Release);
+            match done {
+                Ok(()) if rewrote => self.failed = false,
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot persist scrollback; will rewrite it from memory");
+                    self.failed = true;
+                    self.rewrite_wanted.store(true, Ordering::Release);
+                }
             }
         }
     }

@@ -148,6 +148,11 @@ pub trait Site: Send + Sync + 'static {
     /// terminal marks its repaints and missed history (`markers`).
     fn reattaches(&self) -> bool;
 
+    /// Whether its agents run in holders on this node (`holders`), so they
+    /// outlive the node; else what keeps them is the site's own (tmux on
+    /// an SSH host) and this node's terminal only shows them.
+    fn holds_agents(&self) -> bool;
+
     /// Whether the agent's session files can be read from here.
     fn sees_session_files(&self) -> bool;
 }

@@ -222,6 +222,7 @@ impl WorkspaceActor {
         let handler = AgentActor {
             rt: self.rt.clone(),
             workspace: state.record.name.clone(),
+            workspace_id: state.record.id.clone(),
             workdir: PathBuf::from(&state.record.path),
             site: state.site.clone(),
         };

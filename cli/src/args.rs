@@ -25,7 +25,12 @@ pub enum Command {
         name: Option<String>,
     },
     /// Stop the node gracefully: scrollback saved, agents ended
-    Down,
+    Down {
+        /// Leave the agents running (each in its holder) for the next
+        /// `roam up` to adopt: an upgrade or restart that interrupts nothing
+        #[arg(long)]
+        keep_agents: bool,
+    },
     /// Make a workspace: a worktree on branch roam/NAME with an agent in it
     New {
         name: String,

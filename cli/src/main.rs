@@ -81,7 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Down => {
+        Command::Down { keep_agents } => {
             let mut client = match Client::connect(&paths).await {
                 Ok(c) => c,
                 Err(ClientError::NotRunning { home }) => {
@@ -91,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             };
             let pid = client.ping().await?;
-            client.request(Request::Shutdown).await?;
+            client.request(Request::Shutdown { keep_agents }).await?;
             connect::wait_stopped(&paths, pid).await?;
             println!("node stopped");
             Ok(())

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 /// 3: typed errors, workspace ids and owners by PeerId, epochs on requests,
 /// name reservation, ownership exchange.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Envelope {
@@ -71,8 +71,12 @@ impl Target {
 pub enum Request {
     Ping,
     Status,
-    /// Graceful stop: scrollback saved, agents ended, store flushed.
-    Shutdown,
+    /// Graceful stop: scrollback saved, store flushed, agents ended — or,
+    /// with `keep_agents`, left running in their holders for the next node
+    /// to adopt.
+    Shutdown {
+        keep_agents: bool,
+    },
     New {
         name: String,
         /// Any path inside the repository, as seen by the node.

@@ -155,7 +155,7 @@ pub fn peer_may_send(request: &Request) -> bool {
         Request::Remove {
             superseded: true, ..
         }
-        | Request::Shutdown
+        | Request::Shutdown { .. }
         | Request::PairOpen
         | Request::Join { .. }
         | Request::PairHello { .. }

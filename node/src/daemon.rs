@@ -113,11 +113,15 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     ));
     let roam_exe = std::env::current_exe()
         .map_err(|e| NodeError::Actors(format!("cannot find the roam binary: {e}")))?;
+    // Installed beside `roam` (cargo install, the packages, the image).
+    let holder_exe = roam_exe.with_file_name("roam-holder");
     let rt = Arc::new(Runtime {
         node: me.clone(),
         worktrees_dir: paths.worktrees(),
         scrollback_dir: paths.scrollback(),
         run_dir: paths.run(),
+        holder_exe,
+        keep_agents: Default::default(),
         profiles: profiles.clone(),
         default_profile: config.node.default_agent.clone(),
         scrollback_bytes: config.terminal.scrollback_bytes,
@@ -163,13 +167,16 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     }
     crate::startup::check(&peers, &startup).await;
     let records = startup.finish().await;
-    let (node, node_handle) = Actor::spawn(None, NodeActor { rt }, records)
+    // Fenced now: holders of workspaces that are gone, superseded or
+    // stopped are ended before any agent starts; the rest are adopted.
+    roam_actors::holders::sweep(&rt, &records).await;
+    let (node, node_handle) = Actor::spawn(None, NodeActor { rt: rt.clone() }, records)
         .await
         .map_err(|e| NodeError::Actors(e.to_string()))?;
 
     let _ = std::fs::write(paths.pid_file(), std::process::id().to_string());
 
-    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(None);
     let shared = Arc::new(Shared {
         node: node.clone(),
         me,
@@ -212,6 +219,11 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let _ = std::fs::remove_file(&socket);
     // Stopping the root stops the tree bottom-up: every terminal saves its
     // scrollback and ends its agent before its parent is gone.
+    if *shutdown_rx.borrow() == Some(true) {
+        tracing::info!(node = %name, "agents stay running in their holders for the next node");
+        rt.keep_agents
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
     node.stop(Some("node stopping".into()));
     if tokio::time::timeout(STOP_TIMEOUT, node_handle)
         .await

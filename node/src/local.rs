@@ -25,8 +25,8 @@ pub async fn handle(shared: &Shared, request: Request) -> Result<Response, Failu
             pid: std::process::id(),
         }),
         Request::Status => status(shared).await.map(Response::Status),
-        Request::Shutdown => {
-            let _ = shared.shutdown.send(true);
+        Request::Shutdown { keep_agents } => {
+            let _ = shared.shutdown.send(Some(keep_agents));
             Ok(Response::Done)
         }
         Request::New {

@@ -82,7 +82,7 @@ pub fn workspace_of(request: &Request) -> Option<&str> {
         | Request::Attach { target, .. } => Some(&target.workspace),
         Request::Ping
         | Request::Status
-        | Request::Shutdown
+        | Request::Shutdown { .. }
         | Request::New { .. }
         | Request::List
         | Request::Locate { .. }

@@ -20,7 +20,9 @@ pub struct Shared {
     pub me: Owner,
     pub data_dir: String,
     pub started: Instant,
-    pub shutdown: watch::Sender<bool>,
+    /// Set once the node is to stop; `true` keeps agents running in their
+    /// holders for the next node (`roam down --keep-agents`).
+    pub shutdown: watch::Sender<Option<bool>>,
     pub peers: Arc<Peers>,
     /// Input applied per relayed attach session (see `api::Resume`).
     pub inputs: terminal::InputLedger,

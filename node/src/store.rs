@@ -11,17 +11,18 @@
 
 pub mod versions;
 
-use roam_actors::model::WorkspaceRecord;
+use roam_actors::model::{HolderRecord, WorkspaceRecord};
 use roam_actors::persist::{BoxFuture, Persist, PersistError};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use crate::codec;
-use versions::{HOST, HostV1, MEMBER, MemberV1, STORE_FORMAT, WORKSPACE, WorkspaceV1};
+use versions::{HOLDER, HOST, HostV1, MEMBER, MemberV1, STORE_FORMAT, WORKSPACE, WorkspaceV1};
 
 const WORKSPACES: &str = "workspaces";
 const ROSTER: &str = "roster";
 const HOSTS: &str = "hosts";
+const HOLDERS: &str = "holders";
 const META: &str = "meta";
 const QUARANTINE: &str = "quarantine";
 const FORMAT_KEY: &str = "format";
@@ -30,6 +31,8 @@ pub struct Store {
     workspaces: sled::Tree,
     roster: sled::Tree,
     hosts: sled::Tree,
+    /// The holders this node started (`roam_holder`), by workspace and agent.
+    holders: sled::Tree,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,7 @@ impl Store {
             workspaces: db.open_tree(WORKSPACES)?,
             roster: db.open_tree(ROSTER)?,
             hosts: db.open_tree(HOSTS)?,
+            holders: db.open_tree(HOLDERS)?,
         };
         let meta = db.open_tree(META)?;
         let quarantine = db.open_tree(QUARANTINE)?;
@@ -245,6 +249,7 @@ impl Store {
         self.workspaces.flush_async().await?;
         self.roster.flush_async().await?;
         self.hosts.flush_async().await?;
+        self.holders.flush_async().await?;
         Ok(())
     }
 
@@ -351,6 +356,11 @@ fn insert<T: bincode::Encode>(
     Ok(())
 }
 
+/// Names never hold a NUL (`names` refuses control characters).
+fn holder_key(workspace: &str, agent: &str) -> String {
+    format!("{workspace}\0{agent}")
+}
+
 fn write_err(e: impl std::fmt::Display) -> PersistError {
     PersistError::Write(e.to_string())
 }
@@ -369,6 +379,38 @@ impl Persist for Store {
             self.workspaces.remove(name.as_bytes()).map_err(write_err)?;
             self.workspaces.flush_async().await.map_err(write_err)?;
             Ok(())
+        })
+    }
+
+    fn save_holder<'a>(
+        &'a self,
+        record: &'a HolderRecord,
+    ) -> BoxFuture<'a, Result<(), PersistError>> {
+        Box::pin(async move {
+            let key = holder_key(&record.workspace, &record.agent);
+            insert(&self.holders, &key, HOLDER, record).map_err(write_err)?;
+            self.holders.flush_async().await.map_err(write_err)?;
+            Ok(())
+        })
+    }
+
+    fn remove_holder<'a>(
+        &'a self,
+        workspace: &'a str,
+        agent: &'a str,
+    ) -> BoxFuture<'a, Result<(), PersistError>> {
+        Box::pin(async move {
+            let key = holder_key(workspace, agent);
+            self.holders.remove(key.as_bytes()).map_err(write_err)?;
+            self.holders.flush_async().await.map_err(write_err)?;
+            Ok(())
+        })
+    }
+
+    fn holders(&self) -> Vec<HolderRecord> {
+        decode_all(&self.holders, "holder", |version, body| match version {
+            HOLDER => codec::decode::<HolderRecord>(body),
+            v => Err(codec::CodecError::Decode(format!("record version {v}"))),
         })
     }
 

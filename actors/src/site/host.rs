@@ -202,6 +202,10 @@ impl Site for HostSite {
         true
     }
 
+    fn holds_agents(&self) -> bool {
+        false
+    }
+
     fn sees_session_files(&self) -> bool {
         // An agent on a host keeps its session files there.
         false

@@ -155,6 +155,10 @@ impl Site for LocalSite {
         false
     }
 
+    fn holds_agents(&self) -> bool {
+        true
+    }
+
     fn sees_session_files(&self) -> bool {
         true
     }

@@ -17,6 +17,7 @@ pub const STORE_FORMAT: u32 = 2;
 pub const WORKSPACE: u32 = 2;
 pub const MEMBER: u32 = 2;
 pub const HOST: u32 = 1;
+pub const HOLDER: u32 = 1;
 
 /// A workspace record as the release before versioning wrote it: the owner
 /// was a node name, there was no id and no superseded mark.

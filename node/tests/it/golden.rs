@@ -125,7 +125,7 @@ fn requests() -> Vec<(&'static str, Request)> {
     vec![
         ("Ping", Request::Ping),
         ("Status", Request::Status),
-        ("Shutdown", Request::Shutdown),
+        ("Shutdown", Request::Shutdown { keep_agents: true }),
         (
             "New",
             Request::New {
@@ -556,12 +556,28 @@ fn golden_record_bytes_hold_for_these_record_versions() {
         format!("HostRecord::v{}", versions::HOST),
         encode_versioned(versions::HOST, &host).unwrap(),
     );
+    let holder = roam_actors::model::HolderRecord {
+        workspace_id: "0123456789abcdef0123456789abcdef".into(),
+        workspace: "feature-auth".into(),
+        agent: "claude".into(),
+        socket: "/data/run/holders/1-2-0.sock".into(),
+        holder_pid: 100,
+        holder_start: 5000,
+        agent_pid: 101,
+        agent_start: 5001,
+        boot: "b00t".into(),
+    };
+    map.insert(
+        format!("HolderRecord::v{}", versions::HOLDER),
+        encode_versioned(versions::HOLDER, &holder).unwrap(),
+    );
     check(
         &format!(
-            "records-w{}-m{}-h{}.txt",
+            "records-w{}-m{}-h{}-k{}.txt",
             versions::WORKSPACE,
             versions::MEMBER,
-            versions::HOST
+            versions::HOST,
+            versions::HOLDER
         ),
         map,
         "the record version in store::versions",

@@ -141,7 +141,7 @@ async fn garbage_from_a_paired_peer_gets_an_error_and_the_node_stays_up() {
     send_request(&mut s, Request::List).await;
     assert!(matches!(response(&mut s).await, Response::Workspaces(_)));
     // ...but managing the node is for its own CLI only.
-    send_request(&mut s, Request::Shutdown).await;
+    send_request(&mut s, Request::Shutdown { keep_agents: false }).await;
     assert!(matches!(response(&mut s).await, Response::Error { .. }));
     // And the node is up for its owner.
     assert!(Client::connect(&paths).await.unwrap().ping().await.is_ok());
@@ -257,7 +257,7 @@ async fn every_request_a_peer_may_not_send_is_refused_with_the_refused_kind() {
             force: true,
             superseded: true,
         },
-        Request::Shutdown,
+        Request::Shutdown { keep_agents: false },
         Request::PairOpen,
         Request::Join {
             code: "x".into(),

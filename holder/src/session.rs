@@ -82,3 +82,24 @@ pub fn start_time(pid: i32) -> Option<u64> {
         .ok()
         .map(|s| s.starttime)
 }
+
+/// Reaps `pid` and says how it ended: its code, or 128 + the signal.
+pub fn wait_exit_code(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return -1,
+        }
+    }
+}
+
+/// This boot of the machine: a pid and start time from another boot name
+/// some other process.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}

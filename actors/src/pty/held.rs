@@ -1,0 +1,170 @@
+//! A holder's terminal (`roam_holder`): the agent's PTY is the holder's,
+//! so the agent outlives this node. Two tasks do the I/O on the holder's
+//! socket: a reader (frames → `PtyMsg`) and a writer (input, resizes,
+//! acknowledgements, the release).
+//!
+//! What this node acknowledges is what its scrollback file holds: an `Ack`
+//! is sent by the scrollback's writer once it has written every byte before
+//! it (`Scrollback::after_written`), so the next node is sent again exactly
+//! what the file lacks, wherever this one was killed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::ActorRef;
+use roam_holder::wire::{self, Down, Up};
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use super::PtyMsg;
+use crate::holders::Held;
+use crate::model::HolderRecord;
+use crate::persist::Persist;
+use crate::scrollback::Scrollback;
+
+/// How long a stopping terminal waits for its last frames to go out.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Queued = (Down, Option<OwnedSemaphorePermit>);
+
+pub(super) struct HeldTerminal {
+    down: mpsc::UnboundedSender<Queued>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    record: HolderRecord,
+    store: Arc<dyn Persist>,
+    /// The offset just past the last byte taken in.
+    consumed: u64,
+    /// Bytes still to come that an earlier node was already sent (it
+    /// answered their terminal queries).
+    already_sent: u64,
+    /// The last offset an acknowledgement was asked for.
+    acked: u64,
+}
+
+pub(super) fn start(
+    held: Held,
+    store: Arc<dyn Persist>,
+    myself: &ActorRef<PtyMsg>,
+    output_room: &Arc<Semaphore>,
+) -> HeldTerminal {
+    let Held { connected, record } = held;
+    let hello = connected.hello;
+    let (down, queued) = mpsc::unbounded_channel();
+    HeldTerminal {
+        reader: tokio::spawn(read(connected.reader, myself.clone(), output_room.clone())),
+        writer: tokio::spawn(write(connected.writer, queued)),
+        down,
+        record,
+        store,
+        consumed: hello.replay_from,
+        already_sent: hello.already_sent,
+        acked: hello.replay_from,
+    }
+}
+
+impl HeldTerminal {
+    pub fn agent_pid(&self) -> u32 {
+        self.record.agent_pid as u32
+    }
+
+    /// Input in frames; the room goes back once the last is written.
+    pub fn input(&self, bytes: Vec<u8>, room: OwnedSemaphorePermit) {
+        let mut frames: Vec<Down> = wire::input_frames(&bytes).collect();
+        let last = frames.pop();
+        for frame in frames {
+            let _ = self.down.send((frame, None));
+        }
+        if let Some(last) = last {
+            let _ = self.down.send((last, Some(room)));
+        }
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) {
+        let _ = self.down.send((Down::Resize { rows, cols }, None));
+    }
+
+    /// Counts `n` bytes taken in; returns how many of them (from the
+    /// front) an earlier node was already sent.
+    pub fn took(&mut self, n: usize) -> usize {
+        let seen = self.already_sent.min(n as u64);
+        self.already_sent -= seen;
+        self.consumed += n as u64;
+        seen as usize
+    }
+
+    /// Has the scrollback's writer acknowledge what was taken in so far,
+    /// once it has written it.
+    pub fn ack_when_written(&mut self, scrollback: &mut Scrollback) {
+        if self.consumed <= self.acked {
+            return;
+        }
+        self.acked = self.consumed;
+        let (down, at) = (self.down.clone(), self.consumed);
+        scrollback.after_written(Box::new(move || {
+            let _ = down.send((Down::Ack(at), None));
+        }));
+    }
+
+    /// The node has the exit code: the holder may go.
+    pub fn release(&self) {
+        let _ = self.down.send((Down::Release, None));
+        let (store, r) = (self.store.clone(), self.record.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.remove_holder(&r.workspace, &r.agent).await {
+                tracing::warn!(workspace = %r.workspace, agent = %r.agent, error = %e, "cannot forget an ended agent's holder; the next start ends it");
+            }
+        });
+    }
+
+    /// The terminal stops: the holder is released (its agent was ended) or,
+    /// with `keep`, left running for the next node to adopt.
+    pub async fn finish(self, keep: bool) {
+        self.reader.abort();
+        if !keep {
+            self.release();
+        }
+        drop(self.down);
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, self.writer).await;
+    }
+}
+
+async fn read(mut reader: OwnedReadHalf, myself: ActorRef<PtyMsg>, room: Arc<Semaphore>) {
+    let why = loop {
+        let msg = match wire::read_up(&mut reader).await {
+            Ok(Some(Up::Output(bytes))) => {
+                // Waits while the actor is behind: the holder's window then
+                // fills and the agent waits on its terminal.
+                let Ok(permit) = room.clone().acquire_many_owned(bytes.len() as u32).await else {
+                    return; // the actor stopped
+                };
+                PtyMsg::Output(bytes, permit)
+            }
+            Ok(Some(Up::Gap(lost))) => PtyMsg::Gap(lost),
+            Ok(Some(Up::Eof)) => PtyMsg::ReadEnded,
+            Ok(Some(Up::Exited(code))) => PtyMsg::ChildExited { code },
+            Ok(Some(Up::Hello(_))) => break "it said hello twice".to_string(),
+            Ok(None) => break "its connection closed".to_string(),
+            Err(e) => break e.to_string(),
+        };
+        if myself.cast(msg).is_err() {
+            return;
+        }
+    };
+    let _ = myself.cast(PtyMsg::HolderLost(why));
+}
+
+async fn write(mut writer: OwnedWriteHalf, mut queued: mpsc::UnboundedReceiver<Queued>) {
+    let mut buf = Vec::new();
+    // Each permit is dropped, giving its room back, once its frame is out.
+    while let Some((down, _room)) = queued.recv().await {
+        buf.clear();
+        down.encode(&mut buf);
+        if writer.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}

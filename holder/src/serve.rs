@@ -1,0 +1,418 @@
+//! The holder process: it starts the agent in a PTY of its own, in a
+//! session of its own (out of the node's, so the node's terminal hanging
+//! up or its process group getting a signal never reaches it), keeps the
+//! agent's recent output in a ring (`ring`), and serves one node at a time
+//! on its Unix socket (`wire`). It outlives the node and does nothing else.
+//!
+//! - Output: read from the PTY into the ring and sent to the attached node,
+//!   which acknowledges what it saved; saved bytes leave the ring. With no
+//!   node attached the agent keeps running and the ring keeps the newest
+//!   `RING_BYTES`; a node attaching later is sent what it has not saved,
+//!   and told how much was lost if the ring could not keep it all.
+//! - Flow: while a node is attached and more than `WINDOW` bytes are not yet
+//!   sent to it, the PTY is not read, so an agent writing faster than the
+//!   node takes it in waits on its own terminal, as it would on a slow one.
+//! - Exit: the agent's exit code is kept, and sent to every node that
+//!   attaches, until a node releases the holder (`Down::Release`).
+//! - SIGTERM ends the agent's whole session (SIGHUP, then SIGKILL after
+//!   `KILL_GRACE`) and the holder: how a node ends a holder it will not
+//!   adopt, whatever protocol that holder speaks.
+//! - Only the owner's processes get in: the socket is made 0600 from its
+//!   first moment (under a 077 umask, in a 0700 directory), and a
+//!   connection from another uid is closed unread.
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::ring::Ring;
+use crate::session::{self, Session};
+use crate::wire::{self, Down, Hello, Up};
+
+/// Output kept for a node that is not attached (or has not saved it yet).
+pub const RING_BYTES: usize = 4 * 1024 * 1024;
+/// Output read ahead of what the attached node has been sent.
+const WINDOW: u64 = 1024 * 1024;
+/// How long an agent has to go after SIGHUP before SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
+/// Encoded frames queued for the node's connection.
+const SEND_QUEUE: usize = 8;
+/// Input chunks (each at most a frame) queued for the agent's terminal.
+const INPUT_QUEUE: usize = 16;
+
+/// What a node asks a holder to run.
+#[derive(Clone, Debug)]
+pub struct HolderArgs {
+    pub socket: PathBuf,
+    pub workspace: String,
+    pub agent: String,
+    pub cwd: PathBuf,
+    pub rows: u16,
+    pub cols: u16,
+    /// The agent's command; its environment is the holder's own.
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HolderError {
+    #[error("cannot make the holder's socket {path}: {message}")]
+    Socket { path: String, message: String },
+    #[error("cannot open a pty: {0}")]
+    Pty(String),
+    #[error("cannot start {command}: {message}")]
+    Start { command: String, message: String },
+    #[error("holder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the holder until its agent has ended and a node has read how, or
+/// until SIGTERM. Errors come before the agent starts, while the node that
+/// started us still reads our stderr; once it runs, stdio is /dev/null.
+pub fn run(args: HolderArgs) -> Result<(), HolderError> {
+    // Fails only if we already lead a group, which a spawned child does not.
+    let _ = nix::unistd::setsid();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(serve(args));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+enum FromPty {
+    Data(Vec<u8>),
+    Eof,
+}
+
+/// The node attached now.
+struct Conn {
+    id: u64,
+    frames: mpsc::Sender<Vec<u8>>,
+    /// It sent a matching `Attach`: output flows.
+    attached: bool,
+    /// The offset of the next byte to send it.
+    sent: u64,
+    told_eof: bool,
+    told_exit: bool,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Holder {
+    args: HolderArgs,
+    agent_pid: u32,
+    master: Box<dyn MasterPty + Send>,
+    ring: Ring,
+    /// Every byte before this a node has saved.
+    acked: u64,
+    /// Every byte before this was sent to some node.
+    delivered: u64,
+    eof: bool,
+    exited: Option<i32>,
+    released: bool,
+    conn: Option<Conn>,
+    next_conn: u64,
+}
+
+async fn serve(args: HolderArgs) -> Result<(), HolderError> {
+    let listener = bind_private(&args.socket)?;
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: args.rows.max(1),
+            cols: args.cols.max(1),
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|e| HolderError::Pty(e.to_string()))?;
+    let mut cmd = CommandBuilder::from_argv(args.argv.iter().map(Into::into).collect());
+    cmd.cwd(&args.cwd);
+    let child = pair.slave.spawn_command(cmd).map_err(|e| {
+        let _ = std::fs::remove_file(&args.socket);
+        HolderError::Start {
+            command: args.argv.join(" "),
+            message: e.to_string(),
+        }
+    })?;
+    // The slave end is the agent's now; holding it would hide its end.
+    drop(pair.slave);
+    let agent_pid = child.process_id().unwrap_or(0);
+    let master = pair.master;
+    let reader = master
+        .try_clone_reader()
+        .map_err(|e| HolderError::Pty(e.to_string()))?;
+    let writer = master
+        .take_writer()
+        .map_err(|e| HolderError::Pty(e.to_string()))?;
+    // The node reads our stderr until it closes: that is "ready".
+    quiet_stdio()?;
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Out of the node's session, a hangup is nobody's to send us; ignored.
+    let _sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let (pty_tx, mut pty_rx) = mpsc::channel(4);
+    // Blocking reads and writes on threads of their own: the terminal's
+    // descriptor is portable-pty's, and waiting on it here would take it.
+    std::thread::Builder::new()
+        .name("pty-read".into())
+        .spawn(move || read_pty(reader, pty_tx))?;
+    let (input_tx, input_rx) = mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
+    std::thread::Builder::new()
+        .name("pty-write".into())
+        .spawn(move || write_pty(writer, input_rx))?;
+    let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let _ = exit_tx.send(session::wait_exit_code(agent_pid as i32));
+    });
+    let (down_tx, mut down_rx) = mpsc::channel::<(u64, Option<Down>)>(SEND_QUEUE);
+
+    let mut h = Holder {
+        args,
+        agent_pid,
+        master,
+        ring: Ring::new(RING_BYTES),
+        acked: 0,
+        delivered: 0,
+        eof: false,
+        exited: None,
+        released: false,
+        conn: None,
+        next_conn: 0,
+    };
+    while !(h.released && h.exited.is_some()) {
+        let read_pty = !h.eof
+            && h.conn
+                .as_ref()
+                .is_none_or(|c| !c.attached || h.ring.end() - c.sent < WINDOW);
+        let sender = h
+            .conn
+            .as_ref()
+            .filter(|c| h.has_news(c))
+            .map(|c| c.frames.clone());
+        let slot = async move {
+            match sender {
+                Some(tx) => tx.reserve_owned().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sigterm.recv() => {
+                let leader = h.agent_pid as i32;
+                let _ = tokio::task::spawn_blocking(move || {
+                    Session { leader }.end(KILL_GRACE)
+                })
+                .await;
+                break;
+            }
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    h.accept(stream, &down_tx);
+                }
+            }
+            Some((id, down)) = down_rx.recv(), if input_tx.capacity() > 0 => {
+                h.heard(id, down, &input_tx);
+            }
+            Some(event) = pty_rx.recv(), if read_pty => match event {
+                FromPty::Data(bytes) => h.ring.push(&bytes),
+                FromPty::Eof => h.eof = true,
+            },
+            Some(permit) = slot => {
+                if let Some(frame) = h.next_frame() {
+                    permit.send(frame);
+                }
+            }
+            code = &mut exit_rx, if h.exited.is_none() => {
+                h.exited = Some(code.unwrap_or(-1));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&h.args.socket);
+    Ok(())
+}
+
+impl Holder {
+    fn accept(&mut self, stream: UnixStream, down_tx: &mpsc::Sender<(u64, Option<Down>)>) {
+        let ours = stream
+            .peer_cred()
+            .is_ok_and(|c| c.uid() == nix::unistd::getuid().as_raw());
+        if !ours {
+            return;
+        }
+        // One node at a time; the newest is the one alive (a node only
+        // starts once the one before it let go of its store).
+        self.conn = None;
+        self.next_conn += 1;
+        let id = self.next_conn;
+        let (mut rd, mut wr) = stream.into_split();
+        let (frames, mut queued) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+        let mut hello = Vec::new();
+        Up::Hello(Hello {
+            version: wire::VERSION,
+            holder_pid: std::process::id(),
+            agent_pid: self.agent_pid,
+            workspace: self.args.workspace.clone(),
+            agent: self.args.agent.clone(),
+            replay_from: self.acked,
+            already_sent: self.delivered - self.acked,
+        })
+        .encode(&mut hello);
+        let _ = frames.try_send(hello);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Some(frame) = queued.recv().await {
+                if wr.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let down_tx = down_tx.clone();
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(down)) = wire::read_down(&mut rd).await {
+                if down_tx.send((id, Some(down))).await.is_err() {
+                    return;
+                }
+            }
+            let _ = down_tx.send((id, None)).await;
+        });
+        self.conn = Some(Conn {
+            id,
+            frames,
+            attached: false,
+            sent: self.acked,
+            told_eof: false,
+            told_exit: false,
+            tasks: [writer, reader],
+        });
+    }
+
+    fn heard(&mut self, id: u64, down: Option<Down>, input: &mpsc::Sender<Vec<u8>>) {
+        let Some(conn) = self.conn.as_mut().filter(|c| c.id == id) else {
+            return; // a connection already replaced
+        };
+        match down {
+            None => self.conn = None,
+            Some(Down::Attach(version)) if version == wire::VERSION => conn.attached = true,
+            // A node of another protocol: it ends us by signal.
+            Some(Down::Attach(_)) => self.conn = None,
+            Some(Down::Input(bytes)) => {
+                let _ = input.try_send(bytes);
+            }
+            Some(Down::Resize { rows, cols }) => {
+                let _ = self.master.resize(PtySize {
+                    rows: rows.max(1),
+                    cols: cols.max(1),
+                    pixel_width: 0,
+                    pixel_height: 0,
+                });
+            }
+            Some(Down::Ack(offset)) => {
+                self.acked = self.acked.max(offset.min(self.delivered));
+                self.ring.forget_before(self.acked);
+            }
+            Some(Down::Release) => self.released = true,
+        }
+    }
+
+    /// Whether the attached node has something to be sent.
+    fn has_news(&self, c: &Conn) -> bool {
+        c.attached
+            && (c.sent < self.ring.end()
+                || (self.eof && !c.told_eof)
+                || (self.exited.is_some() && !c.told_exit))
+    }
+
+    /// The next frame for the attached node: output first, then the end of
+    /// the terminal, then the exit.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        let conn = self.conn.as_mut()?;
+        let up = if conn.sent < self.ring.start() {
+            let lost = self.ring.start() - conn.sent;
+            conn.sent = self.ring.start();
+            Up::Gap(lost)
+        } else if conn.sent < self.ring.end() {
+            let bytes = self.ring.read_at(conn.sent, wire::MAX_PAYLOAD);
+            conn.sent += bytes.len() as u64;
+            self.delivered = self.delivered.max(conn.sent);
+            Up::Output(bytes)
+        } else if self.eof && !conn.told_eof {
+            conn.told_eof = true;
+            Up::Eof
+        } else if let (Some(code), false) = (self.exited, conn.told_exit) {
+            conn.told_exit = true;
+            Up::Exited(code)
+        } else {
+            return None;
+        };
+        let mut frame = Vec::new();
+        up.encode(&mut frame);
+        Some(frame)
+    }
+}
+
+/// The PTY's output, a chunk at a time; blocks while the holder is not
+/// taking it (the channel is full), so the agent waits on its terminal.
+fn read_pty(mut reader: Box<dyn Read + Send>, out: mpsc::Sender<FromPty>) {
+    let mut buf = vec![0u8; wire::MAX_PAYLOAD];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                if out.blocking_send(FromPty::Data(buf[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // 0, or EIO once every slave descriptor is closed.
+            _ => break,
+        }
+    }
+    let _ = out.blocking_send(FromPty::Eof);
+}
+
+fn write_pty(mut writer: Box<dyn Write + Send>, mut input: mpsc::Receiver<Vec<u8>>) {
+    while let Some(bytes) = input.blocking_recv() {
+        if writer
+            .write_all(&bytes)
+            .and_then(|_| writer.flush())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Binds the socket private from its first moment: under a 077 umask (put
+/// back before the agent starts, so its files are made as the user asks).
+fn bind_private(path: &Path) -> Result<UnixListener, HolderError> {
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(0o077));
+    let bound = UnixListener::bind(path);
+    umask(old);
+    bound.map_err(|e| HolderError::Socket {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// stdin, stdout and stderr become /dev/null: the holder must not keep the
+/// node's pipes (or its terminal) open once it runs on its own.
+fn quiet_stdio() -> Result<(), HolderError> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in 0..3 {
+        nix::unistd::dup2(null.as_raw_fd(), fd).map_err(std::io::Error::from)?;
+    }
+    Ok(())
+}
