@@ -11,7 +11,7 @@
 #    root (debootstrap itself is apt-get installed if missing). It runs once;
 #    the result is cached as a local image.
 # 2. Build IMAGE (default roam:local) from deploy/Dockerfile, with a throwaway
-#    build context holding bin/roam (and bin/roam-test-agent when it sits next
+#    build context holding bin/roam, bin/roam-holder (and bin/roam-test-agent when it sits next
 #    to the given roam binary).
 # 3. Check that the binary actually runs inside the image (glibc etc.).
 #
@@ -164,6 +164,10 @@ fi
 context=$(mktemp -d "${TMPDIR:-/tmp}/roam-image-ctx.XXXXXX")
 mkdir -p "$context/bin"
 cp "$roam_bin" "$context/bin/roam"
+# Every agent runs in a holder, installed beside roam.
+holder_bin="$(dirname "$roam_bin")/roam-holder"
+[[ -f $holder_bin && -x $holder_bin ]] || die "roam-holder not found beside $roam_bin (cargo build -p roam-cli builds both)"
+cp "$holder_bin" "$context/bin/roam-holder"
 agent_bin="$(dirname "$roam_bin")/roam-test-agent"
 if [[ -f $agent_bin && -x $agent_bin ]]; then
     cp "$agent_bin" "$context/bin/roam-test-agent"

@@ -283,4 +283,30 @@ mod tests {
         assert_eq!(reopened.contents(), contents);
         assert!(std::fs::metadata(&path).unwrap().len() <= 3 * 1024);
     }
+
+    #[test]
+    fn what_runs_after_written_sees_the_bytes_in_the_file_and_never_runs_after_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sb");
+        let mut sb = Scrollback::open(&path, 1024).unwrap();
+        sb.push(b"saved\n");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let file = path.clone();
+        sb.after_written(Box::new(move || {
+            let _ = tx.send(std::fs::read(&file).unwrap());
+        }));
+        assert_eq!(rx.recv().unwrap(), b"saved\n");
+
+        // The file cannot be written (a directory took its place): what
+        // would pass the lost bytes for saved never runs.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        sb.push(b"lost\n");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        sb.after_written(Box::new(move || {
+            let _ = tx.send(());
+        }));
+        sb.flush();
+        assert!(rx.try_recv().is_err(), "ran after a failed write");
+    }
 }

@@ -1,6 +1,6 @@
 //! Output throughput: the test agent's `spam N WIDTH` read through a PTY
-//! (`roam attach`, ssh, or the agent's own), timed from the instruction to
-//! its last line and the next prompt.
+//! (`roam attach`, ssh, or the agent's own) or off its holder's socket,
+//! timed from the instruction to its last line and the next prompt.
 //!
 //! The rate is the flood's size (what the agent wrote) over that time. Bytes
 //! actually delivered are kept too: the node resyncs a viewer that falls
@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::pty::PtyProcess;
+use crate::drain::Watched;
 use crate::report;
 
 /// One flood: `lines` lines of `width` characters.
@@ -21,7 +21,7 @@ pub struct Flood {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
-    /// Bytes read from the PTY until the end marker (terminal echo and `\r` included).
+    /// Bytes read until the end marker (terminal echo and `\r` included).
     pub delivered: u64,
     pub took: Duration,
 }
@@ -82,21 +82,21 @@ impl Flood {
 
     /// `runs` floods read from `term`, each started by `start` (which types or
     /// sends the instruction); `term` must be settled at its prompt.
-    pub fn measure(
+    pub fn measure<T: Watched>(
         &self,
-        term: &mut PtyProcess,
+        term: &mut T,
         runs: usize,
-        mut start: impl FnMut(&mut PtyProcess) -> anyhow::Result<()>,
+        mut start: impl FnMut(&mut T) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<Run>> {
         // The last line, then the next prompt.
         let last = format!("line {} ", self.lines);
         let end = [last.as_str(), "\n> "];
         let mut result = Vec::with_capacity(runs);
         for _ in 0..runs {
-            term.arm(&end, false);
+            term.drain().arm(&end, false);
             let started = Instant::now();
             start(term)?;
-            let hit = term.wait_hit()?;
+            let hit = term.drain().wait_hit()?;
             result.push(Run {
                 delivered: hit.bytes,
                 took: hit.at - started,
@@ -106,8 +106,13 @@ impl Flood {
     }
 
     /// `measure`, typing the instruction and Enter into `term`.
-    pub fn measure_typed(&self, term: &mut PtyProcess, runs: usize) -> anyhow::Result<Vec<Run>> {
-        let typed = format!("{}\r", self.instruction());
-        self.measure(term, runs, |t| t.write(typed.as_bytes()))
+    pub fn measure_typed<T: Watched>(&self, term: &mut T, runs: usize) -> anyhow::Result<Vec<Run>> {
+        let typed = self.typed();
+        self.measure(term, runs, |t| t.type_in(typed.as_bytes()))
+    }
+
+    /// The instruction as typed: with Enter.
+    pub fn typed(&self) -> String {
+        format!("{}\r", self.instruction())
     }
 }

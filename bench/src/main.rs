@@ -1,7 +1,8 @@
 //! `roam-bench`: the foundation benchmark. One run measures workspace creation
-//! against plain `git worktree add`, the node's memory idle and with agents,
-//! and output throughput through `roam attach` against a bare PTY, then prints
-//! a table. Everything runs in a temp dir with its own node, removed at the end.
+//! against plain `git worktree add`, the memory of the node (idle and with
+//! agents) and of its agents' holders, and output throughput through
+//! `roam attach` and through a holder against a bare PTY, then prints a
+//! table. Everything runs in a temp dir with its own node, removed at the end.
 
 mod foundation;
 

@@ -16,11 +16,12 @@ use crate::{cmd, wait};
 /// How long a node may take to exit after `roam down` before it is killed.
 const DOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// Where `roam` and `roam-test-agent` live.
+/// Where `roam`, `roam-test-agent` and `roam-holder` live.
 #[derive(Debug, Clone)]
 pub struct Bins {
     pub roam: PathBuf,
     pub agent: PathBuf,
+    pub holder: PathBuf,
 }
 
 impl Bins {
@@ -37,8 +38,9 @@ impl Bins {
         let bins = Bins {
             roam: dir.join("roam"),
             agent: dir.join("roam-test-agent"),
+            holder: dir.join("roam-holder"),
         };
-        for bin in [&bins.roam, &bins.agent] {
+        for bin in [&bins.roam, &bins.agent, &bins.holder] {
             if !bin.is_file() {
                 bail!(
                     "{} not found (build it with `cargo build -p roam-cli`, or set ROAM_BIN_DIR)",

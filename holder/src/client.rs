@@ -146,7 +146,7 @@ pub async fn connect(socket: &Path) -> Result<Connected, ClientError> {
 impl Connected {
     /// Tells the holder to start the replay.
     pub async fn attach(&mut self) -> Result<(), WireError> {
-        wire::write_down(&mut self.writer, &Down::Attach(wire::VERSION)).await
+        wire::write_down(&mut self.writer, &Down::Attach(wire::version())).await
     }
 }
 

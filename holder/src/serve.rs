@@ -258,7 +258,7 @@ impl Holder {
         let (frames, mut queued) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
         let mut hello = Vec::new();
         Up::Hello(Hello {
-            version: wire::VERSION,
+            version: wire::version(),
             holder_pid: std::process::id(),
             agent_pid: self.agent_pid,
             workspace: self.args.workspace.clone(),
@@ -302,7 +302,7 @@ impl Holder {
         };
         match down {
             None => self.conn = None,
-            Some(Down::Attach(version)) if version == wire::VERSION => conn.attached = true,
+            Some(Down::Attach(version)) if version == wire::version() => conn.attached = true,
             // A node of another protocol: it ends us by signal.
             Some(Down::Attach(_)) => self.conn = None,
             Some(Down::Input(bytes)) => {

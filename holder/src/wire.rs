@@ -16,6 +16,23 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bumped on any change to a frame's layout or meaning.
 pub const VERSION: u16 = 1;
+
+/// What tests set (in a node's environment, which its holders inherit) for
+/// the node and its holders to speak another protocol version, standing for
+/// a node and holders of another release.
+pub const TEST_VERSION: &str = "ROAM_TEST_HOLDER_PROTOCOL";
+
+/// The version this process speaks: `VERSION`, unless a test stands it for
+/// another release (`TEST_VERSION`).
+pub fn version() -> u16 {
+    static VERSION_SPOKEN: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *VERSION_SPOKEN.get_or_init(|| {
+        std::env::var(TEST_VERSION)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(VERSION)
+    })
+}
 pub const MAGIC: &[u8; 4] = b"RMHD";
 /// The largest payload of any frame: output travels in chunks this size.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
@@ -127,10 +144,10 @@ impl Up {
                     return Err(WireError::NotAHolder);
                 }
                 let version = r.u16()?;
-                if version != VERSION {
+                if version != self::version() {
                     return Err(WireError::Version {
                         theirs: version,
-                        ours: VERSION,
+                        ours: self::version(),
                     });
                 }
                 Up::Hello(Hello {

@@ -10,6 +10,10 @@ use super::rss::Rss;
 use super::throughput::Throughput;
 use super::worktree::Creation;
 
+/// Goals printed beside the figures they bound.
+const HOLDER_RSS_GOAL_MIB: f64 = 2.0;
+const HOLDER_THROUGHPUT_GOAL: f64 = 0.9;
+
 #[derive(Debug)]
 pub struct Report {
     pub repo: BenchRepo,
@@ -53,6 +57,12 @@ impl Report {
         )?;
         writeln!(
             out,
+            "  holder rss         {} holders (each agent's parent), {:.1} MiB in all, agents idle at their prompt",
+            r.holders,
+            mib(r.holder_processes)
+        )?;
+        writeln!(
+            out,
             "  flood              spam {} {}: {:.1} MB written by the agent; MB/s = that / time to the last line",
             f.lines,
             f.width,
@@ -63,6 +73,12 @@ impl Report {
             "  roam attach MB/s   {} (MB delivered: {})",
             f.rate_list(&t.attach),
             Flood::delivered_list(&t.attach)
+        )?;
+        writeln!(
+            out,
+            "  holder MB/s        {} (MB delivered: {}; read off a roam-holder's socket as a node does, no node)",
+            f.rate_list(&t.holder),
+            Flood::delivered_list(&t.holder)
         )?;
         writeln!(
             out,
@@ -85,14 +101,17 @@ impl Report {
             ms(roam50) / ms(git50)
         )?;
         let per_agent = r.with_agents.saturating_sub(r.before_agents) as f64 / r.agents as f64;
+        let per_holder = r.holder_processes as f64 / r.holders.max(1) as f64;
         writeln!(
             out,
-            "node rss           idle {:.1} MiB | {} agents {:.1} MiB (+{:.2} MiB/agent) | agent processes {:.1} MiB",
+            "node rss           idle {:.1} MiB | {} agents {:.1} MiB (+{:.2} MiB/agent) | agent processes {:.1} MiB | holders {:.1} MiB ({:.2} MiB/holder, goal ≤ {HOLDER_RSS_GOAL_MIB:.0} MiB per holder)",
             mib(r.idle),
             r.agents,
             mib(r.with_agents),
             per_agent / MIB,
-            mib(r.agent_processes)
+            mib(r.agent_processes),
+            mib(r.holder_processes),
+            per_holder / MIB
         )?;
         let (attach, direct) = (f.median_rate(&t.attach), f.median_rate(&t.direct));
         let note = f.resync_note(&t.attach);
@@ -100,6 +119,12 @@ impl Report {
             out,
             "attach throughput  roam attach {attach:.1} MB/s | direct pty {direct:.1} MB/s | ratio {:.2}x{note}",
             attach / direct
+        )?;
+        let holder = f.median_rate(&t.holder);
+        writeln!(
+            out,
+            "holder throughput  through the holder {holder:.1} MB/s | direct pty {direct:.1} MB/s | ratio {:.2}x (goal ≥ {HOLDER_THROUGHPUT_GOAL:.1}x)",
+            holder / direct
         )?;
         Ok(())
     }

@@ -1,14 +1,19 @@
-//! Memory: the node's resident set idle and with many agents, and the agents' own.
+//! Memory: the node's resident set idle and with many agents, the agents'
+//! own, and their holders' (each agent's parent is its `roam-holder`).
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde_json::Value;
 
 use roam_bench::node::Node;
 use roam_bench::wait;
 
+use super::procfs::{parent, program, vm_rss};
 use super::repo::BenchRepo;
+
+/// The program every local agent runs under.
+const HOLDER: &str = "roam-holder";
 
 #[derive(Debug)]
 pub struct Rss {
@@ -20,6 +25,10 @@ pub struct Rss {
     pub agents: usize,
     /// VmRSS summed over the agent processes.
     pub agent_processes: u64,
+    /// How many holders were measured: one per agent with a pid.
+    pub holders: usize,
+    /// VmRSS summed over those holders.
+    pub holder_processes: u64,
 }
 
 /// The node's RSS once it has been idle for a moment.
@@ -69,8 +78,10 @@ pub fn with_agents(node: &Node, repo: &BenchRepo, idle: u64, count: usize) -> an
     std::thread::sleep(Duration::from_millis(500));
     let with_agents = node.rss_bytes()?;
     let mut agent_processes = 0;
+    let mut holder_processes = 0;
     for pid in &pids {
         agent_processes += vm_rss(*pid)?;
+        holder_processes += vm_rss(holder_of(*pid)?)?;
     }
     Ok(Rss {
         idle,
@@ -78,17 +89,17 @@ pub fn with_agents(node: &Node, repo: &BenchRepo, idle: u64, count: usize) -> an
         with_agents,
         agents: count,
         agent_processes,
+        holders: pids.len(),
+        holder_processes,
     })
 }
 
-/// VmRSS of one process, from /proc/PID/status.
-fn vm_rss(pid: u64) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
-    Ok(kib * 1024)
+/// The holder of the agent `pid`: its parent, which must be a `roam-holder`.
+fn holder_of(pid: u64) -> anyhow::Result<u64> {
+    let holder = parent(pid)?;
+    let name = program(holder)?;
+    if name != HOLDER {
+        bail!("agent {pid}'s parent {holder} is {name:?}, not {HOLDER}");
+    }
+    Ok(holder)
 }

@@ -132,7 +132,12 @@ command = ["roam-no-such-agent-binary"]
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(ROAM);
+        self.command_of(Path::new(ROAM), args)
+    }
+
+    /// The same, run by another `roam` binary (one installed elsewhere).
+    pub fn command_of(&self, roam: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(roam);
         cmd.args(args)
             .current_dir(&self.repo)
             .env("ROAM_HOME", &self.home)
@@ -234,6 +239,12 @@ command = ["roam-no-such-agent-binary"]
 impl Drop for TestNode {
     fn drop(&mut self) {
         let _ = self.command(&["down"]).output();
+        // A test that killed its node leaves holders running: end them
+        // (SIGTERM ends a holder's agent, then the holder).
+        let holders = format!("--socket {}/run/holders/", self.home.display());
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-f", "--", &holders])
+            .status();
         // ROAM_TEST_KEEP=1 keeps data dirs (logs!) of failed runs to read.
         if std::env::var_os("ROAM_TEST_KEEP").is_some() {
             let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());

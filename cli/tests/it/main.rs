@@ -9,6 +9,7 @@ mod bad_input;
 mod fake_llm;
 mod flood;
 mod harness;
+mod holders;
 mod hosts;
 mod lan;
 mod lifecycle;

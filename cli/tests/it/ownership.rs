@@ -93,7 +93,14 @@ fn a_name_on_an_offline_node_is_refused_and_a_new_one_is_made_without_it() {
 /// Writes, into the store of the stopped node `to`, the record of a
 /// workspace it owns at `epoch`, with a worktree of its own: the state a
 /// node is in after taking a workspace over.
-fn own_at_epoch(to: &TestNode, peer: &str, node: &str, id: &str, name: &str, epoch: u64) {
+pub(crate) fn own_at_epoch(
+    to: &TestNode,
+    peer: &str,
+    node: &str,
+    id: &str,
+    name: &str,
+    epoch: u64,
+) {
     let worktree = to.worktree(name);
     git(
         &to.repo,
@@ -139,7 +146,7 @@ fn own_at_epoch(to: &TestNode, peer: &str, node: &str, id: &str, name: &str, epo
 }
 
 /// Processes running with `dir` as their working directory.
-fn processes_in(dir: &Path) -> Vec<String> {
+pub(crate) fn processes_in(dir: &Path) -> Vec<String> {
     let dir = std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf());
     std::fs::read_dir("/proc")
         .unwrap()
@@ -155,7 +162,7 @@ fn processes_in(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn node_log(node: &TestNode) -> String {
+pub(crate) fn node_log(node: &TestNode) -> String {
     std::fs::read_dir(node.home.join("logs"))
         .map(|dir| {
             dir.flatten()

@@ -25,15 +25,19 @@ fn make_busy_workspace(node: &TestNode) -> String {
         .to_string()
 }
 
-fn assert_everything_back(node: &TestNode, session: &str) {
+/// `resumed`: the agent was ended and resumed (`roam down`); else it ran
+/// on in its holder and was adopted (a kill -9 of the node).
+fn assert_everything_back(node: &TestNode, session: &str, resumed: bool) {
     let ws = node.workspace("keep");
     assert_eq!(ws["ahead"], 1);
     assert_eq!(ws["agents"][0]["session"], session);
     // Scrollback from before, the restart banner, and the same conversation.
-    node.wait_logs("keep", "resumed session");
+    if resumed {
+        node.wait_logs("keep", "resumed session");
+    }
     let logs = node.logs("keep");
     assert!(logs.contains("marker-before-restart"), "{logs}");
-    assert!(logs.contains("[roam] node restarted"), "{logs}");
+    assert_eq!(logs.contains("[roam] node restarted"), resumed, "{logs}");
     node.ok(&["send", "keep", "recall"]);
     node.wait_logs(
         "keep",
@@ -53,7 +57,7 @@ fn down_and_up_bring_back_workspaces_scrollback_and_conversations() {
         "autostart off says how to start: {err}"
     );
     node.ok(&["up"]);
-    assert_everything_back(&node, &session);
+    assert_everything_back(&node, &session, true);
 }
 
 #[test]
@@ -65,13 +69,15 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
     wait_until("scrollback persisted", || {
         std::fs::read_to_string(&scrollback).is_ok_and(|s| s.contains("marker-before-restart"))
     });
+    let agent = node.workspace("keep")["agents"][0]["pid"].clone();
     let pid = node.pid();
     nix_kill9(pid);
     wait_until("node gone", || {
         !node.roam(&["node", "status"]).status.success()
     });
     node.ok(&["up"]);
-    assert_everything_back(&node, &session);
+    assert_everything_back(&node, &session, false);
+    assert_eq!(node.workspace("keep")["agents"][0]["pid"], agent, "adopted");
 }
 
 #[test]
