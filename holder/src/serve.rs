@@ -18,7 +18,7 @@
 //!   `KILL_GRACE`) and the holder: how a node ends a holder it will not
 //!   adopt, whatever protocol that holder speaks.
 //! - Only the owner's processes get in: the socket is made 0600 from its
-//!   first moment (under a 077 umask, in a 0700 directory), and a
+//!   first moment (under a 177 umask, in a 0700 directory), and a
 //!   connection from another uid is closed unread.
 
 use std::io::{Read, Write};
@@ -391,11 +391,11 @@ fn write_pty(mut writer: Box<dyn Write + Send>, mut input: mpsc::Receiver<Vec<u8
     }
 }
 
-/// Binds the socket private from its first moment: under a 077 umask (put
+/// Binds the socket private from its first moment: under a 177 umask (put
 /// back before the agent starts, so its files are made as the user asks).
 fn bind_private(path: &Path) -> Result<UnixListener, HolderError> {
     use nix::sys::stat::{Mode, umask};
-    let old = umask(Mode::from_bits_truncate(0o077));
+    let old = umask(Mode::from_bits_truncate(0o177));
     let bound = UnixListener::bind(path);
     umask(old);
     bound.map_err(|e| HolderError::Socket {
