@@ -361,9 +361,21 @@ impl AgentActor {
             marks_reattach: self.site.reattaches(),
             owner: myself.clone(),
         };
-        let (pty, _) = Actor::spawn_linked(None, PtyActor, spec, myself.get_cell())
-            .await
-            .map_err(|e| ActorError::Pty(e.to_string()))?;
+        let holder = match &spec.process {
+            Process::Held { held, .. } => Some(held.record.clone()),
+            Process::Direct(_) => None,
+        };
+        let spawned = Actor::spawn_linked(None, PtyActor, spec, myself.get_cell()).await;
+        let (pty, _) = match spawned {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                // A holder nobody shows must not run on beside the next try.
+                if let Some(record) = holder {
+                    holders::end(&self.rt, &record).await;
+                }
+                return Err(ActorError::Pty(e.to_string()));
+            }
+        };
         if let (true, PromptMode::Type, Some(prompt)) =
             (fresh, &state.profile.prompt, &state.record.prompt)
         {

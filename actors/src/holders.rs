@@ -98,13 +98,17 @@ pub async fn start(rt: &Runtime, want: Want<'_>) -> Result<Held, ActorError> {
         Err(e) => Err(e.into()),
     };
     if let Err(e) = attached {
-        if let Some(holder) = holder {
-            end_off_thread(vec![(holder, agent)]).await;
-        }
-        let _ = rt.store.remove_holder(want.workspace, want.agent).await;
+        end(rt, &record).await;
         return Err(e);
     }
     Ok(Held { connected, record })
+}
+
+/// Ends the holder `record` names and its agent, and forgets it: for a
+/// holder this node started or found but cannot use.
+pub async fn end(rt: &Runtime, record: &HolderRecord) {
+    end_off_thread(vec![recorded_processes(record)]).await;
+    let _ = rt.store.remove_holder(record).await;
 }
 
 /// What became of a recorded holder at start-up.
@@ -141,8 +145,7 @@ pub async fn adopt(rt: &Runtime, workspace: &str, agent: &str) -> Adoption {
         }
         Err(why) => {
             tracing::warn!(workspace, agent, reason = %why, "cannot adopt the agent's holder; the agent is started again");
-            end_off_thread(vec![recorded_processes(&record)]).await;
-            let _ = rt.store.remove_holder(workspace, agent).await;
+            end(rt, &record).await;
             Adoption::Lost(why)
         }
     }
@@ -225,7 +228,7 @@ pub async fn sweep(rt: &Runtime, records: &[WorkspaceRecord]) {
             tracing::warn!(workspace = %r.workspace, agent = %r.agent, holder = r.holder_pid, reason = why, "ending an agent's holder this node will not adopt");
             end.push(recorded_processes(&r));
         }
-        let _ = rt.store.remove_holder(&r.workspace, &r.agent).await;
+        let _ = rt.store.remove_holder(&r).await;
     }
     for socket in unrecorded_sockets(&dir, &keep).await {
         match client::connect(&socket).await {
@@ -245,9 +248,15 @@ pub async fn sweep(rt: &Runtime, records: &[WorkspaceRecord]) {
                     end.push((holder, None));
                 }
             }
-            Err(_) => {
-                // Nobody listens: what a holder that was killed left.
-                let _ = tokio::fs::remove_file(&socket).await;
+            Err(e) => {
+                // Nobody listens: what a holder that was killed left. One
+                // that listens but will not talk is left, and logged.
+                let listens = std::os::unix::net::UnixStream::connect(&socket).is_ok();
+                if listens {
+                    tracing::warn!(socket = %socket.display(), error = %e, "a process at a holder's socket does not answer as a holder; left alone");
+                } else {
+                    let _ = tokio::fs::remove_file(&socket).await;
+                }
             }
         }
     }

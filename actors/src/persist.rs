@@ -31,11 +31,11 @@ pub trait Persist: Send + Sync + 'static {
         &'a self,
         record: &'a HolderRecord,
     ) -> BoxFuture<'a, Result<(), PersistError>>;
-    /// Forgets the holder of `agent` in `workspace` durably.
+    /// Forgets `record` durably — only if it is still the one stored for
+    /// its agent (a newer holder's record stays).
     fn remove_holder<'a>(
         &'a self,
-        workspace: &'a str,
-        agent: &'a str,
+        record: &'a HolderRecord,
     ) -> BoxFuture<'a, Result<(), PersistError>>;
     /// Every recorded holder (unreadable ones are logged and skipped).
     fn holders(&self) -> Vec<HolderRecord>;

@@ -420,6 +420,9 @@ impl PtyState {
 
     /// Output the holder could not keep for us: said where it was.
     fn gap(&mut self, lost: u64) {
+        if let Terminal::Held { terminal, .. } = &mut self.terminal {
+            terminal.skipped(lost);
+        }
         tracing::warn!(pid = ?self.pid, lost_bytes = lost, "output of the agent was lost while no node was attached");
         let line = format!(
             "\r\n\x1b[7m[roam] {lost} bytes of output were lost here while no node was running (the holder keeps the last {} MiB)\x1b[0m\r\n",

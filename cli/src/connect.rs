@@ -90,6 +90,29 @@ pub async fn start_background(paths: &Paths, name: Option<&str>) -> anyhow::Resu
 }
 
 /// Waits until the node at `paths` no longer answers.
+/// Stops the node by signal, whatever protocol it speaks: SIGUSR2 leaves
+/// its agents running for the next node, SIGTERM ends them. Returns its pid.
+pub fn signal_stop(paths: &Paths, keep_agents: bool) -> anyhow::Result<u32> {
+    use nix::sys::signal::{Signal, kill};
+    let file = paths.pid_file();
+    let pid: u32 = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .with_context(|| {
+            format!(
+                "the node speaks another protocol and {} names no pid",
+                file.display()
+            )
+        })?;
+    let signal = match keep_agents {
+        true => Signal::SIGUSR2,
+        false => Signal::SIGTERM,
+    };
+    kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+        .with_context(|| format!("cannot signal the node (pid {pid})"))?;
+    Ok(pid)
+}
+
 pub async fn wait_stopped(paths: &Paths, pid: u32) -> anyhow::Result<()> {
     let deadline = Instant::now() + STOP_TIMEOUT;
     let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));

@@ -90,8 +90,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let pid = client.ping().await?;
-            client.request(Request::Shutdown { keep_agents }).await?;
+            let pid = match client.ping().await {
+                Ok(pid) => {
+                    client.request(Request::Shutdown { keep_agents }).await?;
+                    pid
+                }
+                // A node of another protocol (this roam was just upgraded):
+                // a signal says the same to any release.
+                Err(ClientError::Node { .. }) => connect::signal_stop(&paths, keep_agents)?,
+                Err(e) => return Err(e.into()),
+            };
             connect::wait_stopped(&paths, pid).await?;
             println!("node stopped");
             Ok(())

@@ -78,11 +78,15 @@ pub async fn start(
     // It closes stderr once the agent runs, or exits with why not.
     let mut said = String::new();
     if let Some(stderr) = child.stderr.take() {
-        let _ = stderr.take(MAX_STDERR).read_to_string(&mut said).await;
+        let mut stderr = stderr.take(MAX_STDERR);
+        let read = stderr.read_to_string(&mut said);
+        let _ = tokio::time::timeout(HELLO_TIMEOUT, read).await;
     }
     match connect(&args.socket).await {
         Ok(connected) => Ok(connected),
         Err(e) => {
+            // Never left running unrecorded: it would hold an agent nobody sees.
+            let _ = child.start_kill();
             let status = tokio::time::timeout(HELLO_TIMEOUT, child.wait()).await;
             let said = said.trim();
             Err(match (status, said.is_empty()) {
@@ -168,7 +172,7 @@ impl Process {
 
     /// Whether this very process still runs.
     pub fn alive(&self) -> bool {
-        self.pid > 1 && session::start_time(self.pid) == Some(self.start)
+        self.pid > 1 && session::running_since(self.pid) == Some(self.start)
     }
 }
 

@@ -42,7 +42,9 @@ const WINDOW: u64 = 1024 * 1024;
 pub const KILL_GRACE: Duration = Duration::from_secs(3);
 /// Encoded frames queued for the node's connection.
 const SEND_QUEUE: usize = 8;
-/// Input chunks (each at most a frame) queued for the agent's terminal.
+/// Input chunks (each at most a frame) queued for the agent's terminal;
+/// past them input is dropped, as a full tty input queue drops it, so the
+/// node's acknowledgements and release are never held up behind it.
 const INPUT_QUEUE: usize = 16;
 
 /// What a node asks a holder to run.
@@ -215,12 +217,12 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
                 .await;
                 break;
             }
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    h.accept(stream, &down_tx);
-                }
-            }
-            Some((id, down)) = down_rx.recv(), if input_tx.capacity() > 0 => {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => h.accept(stream, &down_tx),
+                // Out of descriptors, say: not a reason to spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
+            Some((id, down)) = down_rx.recv() => {
                 h.heard(id, down, &input_tx);
             }
             Some(event) = pty_rx.recv(), if read_pty => match event {

@@ -83,6 +83,12 @@ pub fn start_time(pid: i32) -> Option<u64> {
         .map(|s| s.starttime)
 }
 
+/// The start time of `pid` while it runs (a zombie has ended).
+pub fn running_since(pid: i32) -> Option<u64> {
+    let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    (stat.state != 'Z').then_some(stat.starttime)
+}
+
 /// Reaps `pid` and says how it ended: its code, or 128 + the signal.
 pub fn wait_exit_code(pid: i32) -> i32 {
     use nix::sys::wait::{WaitStatus, waitpid};

@@ -44,7 +44,7 @@ where
         };
         if envelope.version != PROTOCOL_VERSION {
             let refusal = Failure::invalid(format!(
-                "protocol version {} but this node speaks {}; restart the node with `roam down && roam up`",
+                "protocol version {} but this node speaks {}; restart the node with `roam down --keep-agents && roam up` (its agents keep running)",
                 envelope.version, PROTOCOL_VERSION
             ));
             let _ = conn::send(&mut writer, &Response::from(refusal)).await;

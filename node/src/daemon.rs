@@ -198,6 +198,11 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         signal(SignalKind::terminate()).map_err(|e| NodeError::Actors(e.to_string()))?;
     let mut sigint =
         signal(SignalKind::interrupt()).map_err(|e| NodeError::Actors(e.to_string()))?;
+    // `roam down --keep-agents` in any release's words: what a new roam
+    // sends a node of the protocol before it, and what systemd's stop sends.
+    let mut sigusr2 =
+        signal(SignalKind::user_defined2()).map_err(|e| NodeError::Actors(e.to_string()))?;
+    let mut keep_agents = false;
     tracing::info!(node = %name, socket = %socket.display(), "node ready");
     loop {
         tokio::select! {
@@ -208,7 +213,14 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
                 Ok(_) => tracing::warn!("refused a control connection from another user"),
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
-            _ = shutdown_rx.changed() => break,
+            _ = shutdown_rx.changed() => {
+                keep_agents = *shutdown_rx.borrow() == Some(true);
+                break;
+            }
+            _ = sigusr2.recv() => {
+                keep_agents = true;
+                break;
+            }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
@@ -219,7 +231,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     let _ = std::fs::remove_file(&socket);
     // Stopping the root stops the tree bottom-up: every terminal saves its
     // scrollback and ends its agent before its parent is gone.
-    if *shutdown_rx.borrow() == Some(true) {
+    if keep_agents {
         tracing::info!(node = %name, "agents stay running in their holders for the next node");
         rt.keep_agents
             .store(true, std::sync::atomic::Ordering::Release);

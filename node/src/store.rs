@@ -396,12 +396,16 @@ impl Persist for Store {
 
     fn remove_holder<'a>(
         &'a self,
-        workspace: &'a str,
-        agent: &'a str,
+        record: &'a HolderRecord,
     ) -> BoxFuture<'a, Result<(), PersistError>> {
         Box::pin(async move {
-            let key = holder_key(workspace, agent);
-            self.holders.remove(key.as_bytes()).map_err(write_err)?;
+            let key = holder_key(&record.workspace, &record.agent);
+            let expected = codec::encode_versioned(HOLDER, record).map_err(write_err)?;
+            // Compare-and-swap: a newer holder's record is not this one.
+            let _ = self
+                .holders
+                .compare_and_swap(key.as_bytes(), Some(expected), None::<Vec<u8>>)
+                .map_err(write_err)?;
             self.holders.flush_async().await.map_err(write_err)?;
             Ok(())
         })

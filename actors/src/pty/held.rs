@@ -108,15 +108,18 @@ impl HeldTerminal {
         }));
     }
 
-    /// The node has the exit code: the holder may go.
+    /// Counts `lost` bytes the holder could not keep (a gap), so what is
+    /// acknowledged stays the holder's offset.
+    pub fn skipped(&mut self, lost: u64) {
+        self.already_sent -= self.already_sent.min(lost);
+        self.consumed += lost;
+    }
+
+    /// The node has the exit code: the holder may go, and is forgotten.
     pub fn release(&self) {
         let _ = self.down.send((Down::Release, None));
         let (store, r) = (self.store.clone(), self.record.clone());
-        tokio::spawn(async move {
-            if let Err(e) = store.remove_holder(&r.workspace, &r.agent).await {
-                tracing::warn!(workspace = %r.workspace, agent = %r.agent, error = %e, "cannot forget an ended agent's holder; the next start ends it");
-            }
-        });
+        tokio::spawn(async move { forget(&*store, &r).await });
     }
 
     /// The terminal stops: the holder is released (its agent was ended) or,
@@ -124,10 +127,17 @@ impl HeldTerminal {
     pub async fn finish(self, keep: bool) {
         self.reader.abort();
         if !keep {
-            self.release();
+            let _ = self.down.send((Down::Release, None));
+            forget(&*self.store, &self.record).await;
         }
         drop(self.down);
         let _ = tokio::time::timeout(FLUSH_TIMEOUT, self.writer).await;
+    }
+}
+
+async fn forget(store: &dyn Persist, r: &HolderRecord) {
+    if let Err(e) = store.remove_holder(r).await {
+        tracing::warn!(workspace = %r.workspace, agent = %r.agent, error = %e, "cannot forget an ended agent's holder; the next start ends it");
     }
 }
 

@@ -16,6 +16,23 @@ pub fn vm_rss(pid: u64) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
+/// Pss and Private_Dirty of one process, from /proc/PID/smaps_rollup:
+/// what it costs the machine with the pages it shares (its binary, libc)
+/// divided among their users, and the memory only it has written.
+pub fn pss_and_private(pid: u64) -> anyhow::Result<(u64, u64)> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .with_context(|| format!("cannot read /proc/{pid}/smaps_rollup"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let kib: u64 = rollup
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/smaps_rollup"))?;
+        Ok(kib * 1024)
+    };
+    Ok((field("Pss:")?, field("Private_Dirty:")?))
+}
+
 /// The parent's pid, from /proc/PID/stat (after the command name, which is
 /// in parentheses and may hold anything).
 pub fn parent(pid: u64) -> anyhow::Result<u64> {

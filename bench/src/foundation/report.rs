@@ -57,9 +57,11 @@ impl Report {
         )?;
         writeln!(
             out,
-            "  holder rss         {} holders (each agent's parent), {:.1} MiB in all, agents idle at their prompt",
+            "  holder rss         {} holders (each agent's parent), {:.1} MiB RSS in all (shared pages counted in each), {:.1} MiB PSS, {:.1} MiB private dirty; agents idle at their prompt",
             r.holders,
-            mib(r.holder_processes)
+            mib(r.holder_processes),
+            mib(r.holder_pss),
+            mib(r.holder_private)
         )?;
         writeln!(
             out,
@@ -101,17 +103,20 @@ impl Report {
             ms(roam50) / ms(git50)
         )?;
         let per_agent = r.with_agents.saturating_sub(r.before_agents) as f64 / r.agents as f64;
-        let per_holder = r.holder_processes as f64 / r.holders.max(1) as f64;
+        let holders = r.holders.max(1) as f64;
+        let per_holder = r.holder_processes as f64 / holders;
+        let pss_per_holder = r.holder_pss as f64 / holders;
         writeln!(
             out,
-            "node rss           idle {:.1} MiB | {} agents {:.1} MiB (+{:.2} MiB/agent) | agent processes {:.1} MiB | holders {:.1} MiB ({:.2} MiB/holder, goal ≤ {HOLDER_RSS_GOAL_MIB:.0} MiB per holder)",
+            "node rss           idle {:.1} MiB | {} agents {:.1} MiB (+{:.2} MiB/agent) | agent processes {:.1} MiB | holders RSS {:.1} MiB ({:.2} MiB/holder), PSS {:.2} MiB/holder (goal ≤ {HOLDER_RSS_GOAL_MIB:.0} MiB per holder)",
             mib(r.idle),
             r.agents,
             mib(r.with_agents),
             per_agent / MIB,
             mib(r.agent_processes),
             mib(r.holder_processes),
-            per_holder / MIB
+            per_holder / MIB,
+            pss_per_holder / MIB
         )?;
         let (attach, direct) = (f.median_rate(&t.attach), f.median_rate(&t.direct));
         let note = f.resync_note(&t.attach);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use roam_bench::node::Node;
 use roam_bench::wait;
 
-use super::procfs::{parent, program, vm_rss};
+use super::procfs::{parent, program, pss_and_private, vm_rss};
 use super::repo::BenchRepo;
 
 /// The program every local agent runs under.
@@ -27,8 +27,13 @@ pub struct Rss {
     pub agent_processes: u64,
     /// How many holders were measured: one per agent with a pid.
     pub holders: usize,
-    /// VmRSS summed over those holders.
+    /// VmRSS summed over those holders: their binary's and libc's pages
+    /// counted once per holder, though all of them share one copy.
     pub holder_processes: u64,
+    /// Pss summed over them: shared pages divided among their users.
+    pub holder_pss: u64,
+    /// Private_Dirty summed over them: memory each holder alone has.
+    pub holder_private: u64,
 }
 
 /// The node's RSS once it has been idle for a moment.
@@ -78,10 +83,14 @@ pub fn with_agents(node: &Node, repo: &BenchRepo, idle: u64, count: usize) -> an
     std::thread::sleep(Duration::from_millis(500));
     let with_agents = node.rss_bytes()?;
     let mut agent_processes = 0;
-    let mut holder_processes = 0;
+    let (mut holder_processes, mut holder_pss, mut holder_private) = (0, 0, 0);
     for pid in &pids {
         agent_processes += vm_rss(*pid)?;
-        holder_processes += vm_rss(holder_of(*pid)?)?;
+        let holder = holder_of(*pid)?;
+        holder_processes += vm_rss(holder)?;
+        let (pss, private) = pss_and_private(holder)?;
+        holder_pss += pss;
+        holder_private += private;
     }
     Ok(Rss {
         idle,
@@ -91,6 +100,8 @@ pub fn with_agents(node: &Node, repo: &BenchRepo, idle: u64, count: usize) -> an
         agent_processes,
         holders: pids.len(),
         holder_processes,
+        holder_pss,
+        holder_private,
     })
 }
 

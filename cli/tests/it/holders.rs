@@ -53,6 +53,14 @@ fn lines(logs: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether the agent's answer to `echo WORD` is in the logs (not the
+/// terminal's echo of the typed line).
+fn answered(node: &TestNode, ws: &str, word: &str) -> bool {
+    lines(&node.logs(ws))
+        .iter()
+        .any(|l| l.ends_with(word) && !l.contains("echo"))
+}
+
 fn sockets(node: &TestNode) -> Vec<String> {
     std::fs::read_dir(node.home.join("run/holders"))
         .map(|d| {
@@ -121,10 +129,7 @@ fn an_agent_outlives_a_kill_9_of_its_node_with_every_line_kept_and_keys_reaching
 
     node.ok(&["send", "count", "echo heard-after-adoption"]);
     wait_until("the adopted agent to answer a key typed now", || {
-        // Its answer, not the terminal's echo of the typed line.
-        lines(&node.logs("count"))
-            .iter()
-            .any(|l| l.ends_with("heard-after-adoption") && !l.contains("echo"))
+        answered(&node, "count", "heard-after-adoption")
     });
     assert_eq!(agent_pid(&node, "count"), pid);
 }
@@ -323,4 +328,88 @@ fn a_holder_of_a_workspace_another_node_took_over_is_ended_at_start() {
         node_log(&a).contains("another node owns its workspace now"),
         "alpha's log says why"
     );
+}
+
+/// Caught a gap never counted in the node's offset: every acknowledgement
+/// after it fell short, so the holder kept the lost stretch's worth of
+/// output for good and the next adoption was sent it again.
+#[test]
+fn output_past_the_holders_ring_is_marked_lost_once_and_never_sent_again() {
+    let node = TestNode::new();
+    let config = node.home.join("config.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("scrollback_bytes = 1048576", "scrollback_bytes = 16777216");
+    std::fs::write(&config, text).unwrap();
+    let node = TestNode::start(node);
+    // 6 MB while no node runs: more than the holder's 4 MiB ring.
+    node.ok(&[
+        "new",
+        "flood",
+        "--agent",
+        "test",
+        "--prompt",
+        "sleep 1500; spam 60000 100; write flood-done.txt x",
+    ]);
+    let pid = agent_pid(&node, "flood");
+    kill9_node(&node);
+    let done = node.worktree("flood").join("flood-done.txt");
+    wait_until("the flood to be written with no node", || done.exists());
+
+    node.ok(&["up"]);
+    let marker = "bytes of output were lost here while no node was running";
+    node.wait_logs("flood", marker);
+    node.wait_logs("flood", "line 60000 ");
+    assert_eq!(agent_pid(&node, "flood"), pid);
+    let logs = node.logs("flood");
+    assert!(
+        !logs.contains("line 1 x"),
+        "the oldest lines were the ones lost"
+    );
+    assert!(logs.contains("line 59000 "), "the ring's newest lines came");
+
+    // Saved now: a second adoption is sent nothing again and lost nothing.
+    let scrollback = node.home.join("scrollback/flood/test.log");
+    wait_until("the scrollback to hold the flood", || {
+        std::fs::read(&scrollback)
+            .is_ok_and(|b| String::from_utf8_lossy(&b).contains("line 60000 "))
+    });
+    node.ok(&["send", "flood", "echo after-the-flood"]);
+    wait_until("the answer", || answered(&node, "flood", "after-the-flood"));
+    wait_until("the answer saved", || {
+        std::fs::read(&scrollback).is_ok_and(|b| {
+            lines(&String::from_utf8_lossy(&b))
+                .iter()
+                .any(|l| l.ends_with("after-the-flood") && !l.contains("echo"))
+        })
+    });
+    kill9_node(&node);
+    node.ok(&["up"]);
+    node.ok(&["send", "flood", "echo second-adoption"]);
+    wait_until("the answer", || answered(&node, "flood", "second-adoption"));
+    let logs = node.logs("flood");
+    assert_eq!(logs.matches(marker).count(), 1, "one gap, marked once");
+    assert_eq!(logs.matches("line 60000 ").count(), 1, "nothing sent twice");
+}
+
+/// What a roam of a newer protocol sends a node for `down --keep-agents`
+/// (and systemd's stop): SIGUSR2, which every release understands.
+#[test]
+fn sigusr2_stops_the_node_and_leaves_its_agents_for_the_next() {
+    let node = TestNode::started();
+    node.ok(&["new", "sig", "--agent", "test", "--prompt", "echo started"]);
+    node.wait_logs("sig", "started");
+    let pid = agent_pid(&node, "sig");
+    let ok = std::process::Command::new("kill")
+        .args(["-USR2", &node.pid().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    wait_until("the node to stop", || {
+        !node.roam(&["node", "status"]).status.success()
+    });
+    assert!(alive(pid), "the agent runs on");
+    node.ok(&["up"]);
+    assert_eq!(agent_pid(&node, "sig"), pid);
 }
