@@ -442,6 +442,7 @@ async fn run_node(paths: Paths, name: Option<String>, no_mdns: bool) -> anyhow::
         paths,
         name,
         mdns: no_mdns.then_some(false),
+        holder_exe: None,
     })
     .await?;
     Ok(())

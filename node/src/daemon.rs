@@ -61,6 +61,9 @@ pub struct NodeOptions {
     pub name: Option<String>,
     /// `Some(false)` turns mDNS off whatever the config says.
     pub mdns: Option<bool>,
+    /// The holder binary; `None` is `roam-holder` beside this binary, or
+    /// on PATH.
+    pub holder_exe: Option<std::path::PathBuf>,
 }
 
 pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
@@ -113,8 +116,15 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
     ));
     let roam_exe = std::env::current_exe()
         .map_err(|e| NodeError::Actors(format!("cannot find the roam binary: {e}")))?;
-    // Installed beside `roam` (cargo install, the packages, the image).
-    let holder_exe = roam_exe.with_file_name("roam-holder");
+    // Installed beside `roam` (cargo install, the packages, the image), or
+    // else on PATH; where neither has it, an agent's start says so.
+    let holder_exe = opts.holder_exe.clone().unwrap_or_else(|| {
+        let beside = roam_exe.with_file_name("roam-holder");
+        match beside.exists() {
+            true => beside,
+            false => roam_actors::profile::find_program("roam-holder").unwrap_or(beside),
+        }
+    });
     let rt = Arc::new(Runtime {
         node: me.clone(),
         worktrees_dir: paths.worktrees(),

@@ -29,6 +29,11 @@ pub async fn start_named(dir: &std::path::Path, name: &str) -> Paths {
         paths: paths.clone(),
         name: None,
         mdns: Some(false),
+        // Built by `cargo test --workspace` beside this test's directory
+        // (target/debug/deps).
+        holder_exe: std::env::current_exe()
+            .ok()
+            .and_then(|t| Some(t.parent()?.parent()?.join("roam-holder"))),
     }));
     for _ in 0..400 {
         if let Ok(mut c) = Client::connect(&paths).await

@@ -200,6 +200,7 @@ async fn a_node_name_with_a_control_character_is_refused_at_start() {
         paths: Paths::new(dir.path()),
         name: Some("bell\x07".into()),
         mdns: Some(false),
+        holder_exe: None,
     })
     .await;
     let error = outcome
