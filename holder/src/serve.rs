@@ -12,6 +12,9 @@
 //! - Flow: while a node is attached and more than `WINDOW` bytes are not yet
 //!   sent to it, the PTY is not read, so an agent writing faster than the
 //!   node takes it in waits on its own terminal, as it would on a slow one.
+//! - Input: written to the terminal on a thread of its own, which blocks
+//!   while the agent does not read; the node is told how much is written
+//!   (`Up::Written`) and sends no more than its bound ahead of it.
 //! - Exit: the agent's exit code is kept, and sent to every node that
 //!   attaches, until a node releases the holder (`Down::Release`).
 //! - SIGTERM ends the agent's whole session (SIGHUP, then SIGKILL after
@@ -42,10 +45,12 @@ const WINDOW: u64 = 1024 * 1024;
 pub const KILL_GRACE: Duration = Duration::from_secs(3);
 /// Encoded frames queued for the node's connection.
 const SEND_QUEUE: usize = 8;
-/// Input chunks (each at most a frame) queued for the agent's terminal;
-/// past them input is dropped, as a full tty input queue drops it, so the
-/// node's acknowledgements and release are never held up behind it.
-const INPUT_QUEUE: usize = 16;
+/// Input bytes queued for the agent's terminal and not yet written. A node
+/// sends no more than its own bound (1 MiB) ahead of what we said is
+/// written (`Up::Written`); past this, input from a node that does not
+/// wait is dropped, as a full tty input queue drops it, and the node's
+/// acknowledgements and release are never held up behind it.
+const INPUT_BOUND: usize = 2 * 1024 * 1024;
 
 /// What a node asks a holder to run.
 #[derive(Clone, Debug)]
@@ -99,6 +104,9 @@ struct Conn {
     attached: bool,
     /// The offset of the next byte to send it.
     sent: u64,
+    /// Its input written to the terminal so far, and what it was told of.
+    input_written: u64,
+    told_written: u64,
     told_eof: bool,
     told_exit: bool,
     tasks: [tokio::task::JoinHandle<()>; 2],
@@ -126,7 +134,12 @@ struct Holder {
     released: bool,
     conn: Option<Conn>,
     next_conn: u64,
+    /// Input queued for the terminal, not yet written (`INPUT_BOUND`).
+    input_queued: usize,
 }
+
+/// Input for the terminal, tagged with the connection it came on.
+type Input = (u64, Vec<u8>);
 
 async fn serve(args: HolderArgs) -> Result<(), HolderError> {
     let listener = bind_private(&args.socket)?;
@@ -169,10 +182,12 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
     std::thread::Builder::new()
         .name("pty-read".into())
         .spawn(move || read_pty(reader, pty_tx))?;
-    let (input_tx, input_rx) = mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
+    // Unbounded channels, bounded by the bytes queued (`INPUT_BOUND`).
+    let (input_tx, input_rx) = mpsc::unbounded_channel::<Input>();
+    let (written_tx, mut written_rx) = mpsc::unbounded_channel::<(u64, usize)>();
     std::thread::Builder::new()
         .name("pty-write".into())
-        .spawn(move || write_pty(writer, input_rx))?;
+        .spawn(move || write_pty(writer, input_rx, written_tx))?;
     let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
         let _ = exit_tx.send(session::wait_exit_code(agent_pid as i32));
@@ -191,6 +206,7 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
         released: false,
         conn: None,
         next_conn: 0,
+        input_queued: 0,
     };
     while !(h.released && h.exited.is_some()) {
         let read_pty = !h.eof
@@ -225,6 +241,7 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
             Some((id, down)) = down_rx.recv() => {
                 h.heard(id, down, &input_tx);
             }
+            Some((id, n)) = written_rx.recv() => h.written(id, n),
             Some(event) = pty_rx.recv(), if read_pty => match event {
                 FromPty::Data(bytes) => h.ring.push(&bytes),
                 FromPty::Eof => h.eof = true,
@@ -292,13 +309,15 @@ impl Holder {
             frames,
             attached: false,
             sent: self.acked,
+            input_written: 0,
+            told_written: 0,
             told_eof: false,
             told_exit: false,
             tasks: [writer, reader],
         });
     }
 
-    fn heard(&mut self, id: u64, down: Option<Down>, input: &mpsc::Sender<Vec<u8>>) {
+    fn heard(&mut self, id: u64, down: Option<Down>, input: &mpsc::UnboundedSender<Input>) {
         let Some(conn) = self.conn.as_mut().filter(|c| c.id == id) else {
             return; // a connection already replaced
         };
@@ -308,7 +327,10 @@ impl Holder {
             // A node of another protocol: it ends us by signal.
             Some(Down::Attach(_)) => self.conn = None,
             Some(Down::Input(bytes)) => {
-                let _ = input.try_send(bytes);
+                if self.input_queued + bytes.len() <= INPUT_BOUND {
+                    self.input_queued += bytes.len();
+                    let _ = input.send((id, bytes));
+                }
             }
             Some(Down::Resize { rows, cols }) => {
                 let _ = self.master.resize(PtySize {
@@ -326,19 +348,32 @@ impl Holder {
         }
     }
 
+    /// `n` bytes of input that came on connection `id` are written.
+    fn written(&mut self, id: u64, n: usize) {
+        self.input_queued -= n.min(self.input_queued);
+        if let Some(conn) = self.conn.as_mut().filter(|c| c.id == id) {
+            conn.input_written += n as u64;
+        }
+    }
+
     /// Whether the attached node has something to be sent.
     fn has_news(&self, c: &Conn) -> bool {
         c.attached
-            && (c.sent < self.ring.end()
+            && (c.told_written < c.input_written
+                || c.sent < self.ring.end()
                 || (self.eof && !c.told_eof)
                 || (self.exited.is_some() && !c.told_exit))
     }
 
-    /// The next frame for the attached node: output first, then the end of
+    /// The next frame for the attached node: how much of its input is
+    /// written (a few bytes that let it type on), output, then the end of
     /// the terminal, then the exit.
     fn next_frame(&mut self) -> Option<Vec<u8>> {
         let conn = self.conn.as_mut()?;
-        let up = if conn.sent < self.ring.start() {
+        let up = if conn.told_written < conn.input_written {
+            conn.told_written = conn.input_written;
+            Up::Written(conn.input_written)
+        } else if conn.sent < self.ring.start() {
             let lost = self.ring.start() - conn.sent;
             conn.sent = self.ring.start();
             Up::Gap(lost)
@@ -381,13 +416,22 @@ fn read_pty(mut reader: Box<dyn Read + Send>, out: mpsc::Sender<FromPty>) {
     let _ = out.blocking_send(FromPty::Eof);
 }
 
-fn write_pty(mut writer: Box<dyn Write + Send>, mut input: mpsc::Receiver<Vec<u8>>) {
-    while let Some(bytes) = input.blocking_recv() {
+/// Writes input to the terminal, blocking while the agent does not read
+/// it, and says how much of each connection's is written.
+fn write_pty(
+    mut writer: Box<dyn Write + Send>,
+    mut input: mpsc::UnboundedReceiver<Input>,
+    written: mpsc::UnboundedSender<(u64, usize)>,
+) {
+    while let Some((id, bytes)) = input.blocking_recv() {
         if writer
             .write_all(&bytes)
             .and_then(|_| writer.flush())
             .is_err()
         {
+            return;
+        }
+        if written.send((id, bytes.len())).is_err() {
             return;
         }
     }

@@ -45,6 +45,7 @@ const OUTPUT: u8 = 2;
 const GAP: u8 = 3;
 const EOF: u8 = 4;
 const EXITED: u8 = 5;
+const WRITTEN: u8 = 6;
 const ATTACH: u8 = 16;
 const INPUT: u8 = 17;
 const RESIZE: u8 = 18;
@@ -81,6 +82,11 @@ pub enum Up {
     Eof,
     /// The agent ended with this code (128 + signal for a signal).
     Exited(i32),
+    /// Every byte of this connection's input before this offset is written
+    /// to the agent's terminal: the node's bound on input not yet written
+    /// holds across the socket, and an agent that stops reading stops the
+    /// node's typing, not the holder's memory.
+    Written(u64),
 }
 
 /// Node → holder.
@@ -133,6 +139,7 @@ impl Up {
             Up::Gap(n) => frame(out, GAP, |p| p.extend_from_slice(&n.to_le_bytes())),
             Up::Eof => frame(out, EOF, |_| {}),
             Up::Exited(code) => frame(out, EXITED, |p| p.extend_from_slice(&code.to_le_bytes())),
+            Up::Written(n) => frame(out, WRITTEN, |p| p.extend_from_slice(&n.to_le_bytes())),
         }
     }
 
@@ -164,6 +171,7 @@ impl Up {
             GAP => Up::Gap(r.u64()?),
             EOF => Up::Eof,
             EXITED => Up::Exited(r.u32()? as i32),
+            WRITTEN => Up::Written(r.u64()?),
             other => return Err(WireError::UnknownKind(other)),
         };
         r.end()?;
@@ -347,6 +355,7 @@ mod tests {
             Up::Gap(99),
             Up::Eof,
             Up::Exited(-1),
+            Up::Written(1 << 33),
         ] {
             let mut buf = Vec::new();
             up.encode(&mut buf);

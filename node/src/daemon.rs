@@ -118,13 +118,18 @@ pub async fn run(opts: NodeOptions) -> Result<(), NodeError> {
         .map_err(|e| NodeError::Actors(format!("cannot find the roam binary: {e}")))?;
     // Installed beside `roam` (cargo install, the packages, the image), or
     // else on PATH; where neither has it, an agent's start says so.
-    let holder_exe = opts.holder_exe.clone().unwrap_or_else(|| {
-        let beside = roam_exe.with_file_name("roam-holder");
-        match beside.exists() {
-            true => beside,
-            false => roam_actors::profile::find_program("roam-holder").unwrap_or(beside),
+    let holder_exe = match opts.holder_exe.clone() {
+        Some(exe) => exe,
+        None => {
+            let beside = roam_exe.with_file_name("roam-holder");
+            tokio::task::spawn_blocking(move || match beside.exists() {
+                true => beside,
+                false => roam_actors::profile::find_program("roam-holder").unwrap_or(beside),
+            })
+            .await
+            .map_err(|e| NodeError::Actors(format!("cannot look for roam-holder: {e}")))?
         }
-    });
+    };
     let rt = Arc::new(Runtime {
         node: me.clone(),
         worktrees_dir: paths.worktrees(),

@@ -7,8 +7,14 @@
 //! is sent by the scrollback's writer once it has written every byte before
 //! it (`Scrollback::after_written`), so the next node is sent again exactly
 //! what the file lacks, wherever this one was killed.
+//!
+//! Input's room (`INPUT_PENDING`) goes back only once the holder says the
+//! input is written to the agent's terminal (`Up::Written`), so an agent
+//! that stops reading fills this node's bound, which drops and says so,
+//! and nothing in between holds the keys.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -28,6 +34,9 @@ use crate::scrollback::Scrollback;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Queued = (Down, Option<OwnedSemaphorePermit>);
+/// Input's room, each with the input offset past the bytes it stands for,
+/// held until the holder has written that far.
+type Unwritten = Arc<Mutex<VecDeque<(u64, OwnedSemaphorePermit)>>>;
 
 pub(super) struct HeldTerminal {
     down: mpsc::UnboundedSender<Queued>,
@@ -53,9 +62,15 @@ pub(super) fn start(
     let Held { connected, record } = held;
     let hello = connected.hello;
     let (down, queued) = mpsc::unbounded_channel();
+    let unwritten = Unwritten::default();
     HeldTerminal {
-        reader: tokio::spawn(read(connected.reader, myself.clone(), output_room.clone())),
-        writer: tokio::spawn(write(connected.writer, queued)),
+        reader: tokio::spawn(read(
+            connected.reader,
+            myself.clone(),
+            output_room.clone(),
+            unwritten.clone(),
+        )),
+        writer: tokio::spawn(write(connected.writer, queued, unwritten)),
         down,
         record,
         store,
@@ -70,7 +85,8 @@ impl HeldTerminal {
         self.record.agent_pid as u32
     }
 
-    /// Input in frames; the room goes back once the last is written.
+    /// Input in frames; the room goes back once the holder has written the
+    /// last to the terminal.
     pub fn input(&self, bytes: Vec<u8>, room: OwnedSemaphorePermit) {
         let mut frames: Vec<Down> = wire::input_frames(&bytes).collect();
         let last = frames.pop();
@@ -141,7 +157,12 @@ async fn forget(store: &dyn Persist, r: &HolderRecord) {
     }
 }
 
-async fn read(mut reader: OwnedReadHalf, myself: ActorRef<PtyMsg>, room: Arc<Semaphore>) {
+async fn read(
+    mut reader: OwnedReadHalf,
+    myself: ActorRef<PtyMsg>,
+    room: Arc<Semaphore>,
+    unwritten: Unwritten,
+) {
     let why = loop {
         let msg = match wire::read_up(&mut reader).await {
             Ok(Some(Up::Output(bytes))) => {
@@ -155,6 +176,13 @@ async fn read(mut reader: OwnedReadHalf, myself: ActorRef<PtyMsg>, room: Arc<Sem
             Ok(Some(Up::Gap(lost))) => PtyMsg::Gap(lost),
             Ok(Some(Up::Eof)) => PtyMsg::ReadEnded,
             Ok(Some(Up::Exited(code))) => PtyMsg::ChildExited { code },
+            Ok(Some(Up::Written(upto))) => {
+                let mut unwritten = unwritten.lock().unwrap_or_else(|e| e.into_inner());
+                while unwritten.front().is_some_and(|(end, _)| *end <= upto) {
+                    unwritten.pop_front();
+                }
+                continue;
+            }
             Ok(Some(Up::Hello(_))) => break "it said hello twice".to_string(),
             Ok(None) => break "its connection closed".to_string(),
             Err(e) => break e.to_string(),
@@ -166,10 +194,23 @@ async fn read(mut reader: OwnedReadHalf, myself: ActorRef<PtyMsg>, room: Arc<Sem
     let _ = myself.cast(PtyMsg::HolderLost(why));
 }
 
-async fn write(mut writer: OwnedWriteHalf, mut queued: mpsc::UnboundedReceiver<Queued>) {
+async fn write(
+    mut writer: OwnedWriteHalf,
+    mut queued: mpsc::UnboundedReceiver<Queued>,
+    unwritten: Unwritten,
+) {
     let mut buf = Vec::new();
-    // Each permit is dropped, giving its room back, once its frame is out.
-    while let Some((down, _room)) = queued.recv().await {
+    let mut input_sent = 0u64;
+    while let Some((down, room)) = queued.recv().await {
+        if let Down::Input(bytes) = &down {
+            input_sent += bytes.len() as u64;
+        }
+        // Put away before the frame goes out: the holder's answer may
+        // come before `write_all` returns.
+        if let Some(room) = room {
+            let mut unwritten = unwritten.lock().unwrap_or_else(|e| e.into_inner());
+            unwritten.push_back((input_sent, room));
+        }
         buf.clear();
         down.encode(&mut buf);
         if writer.write_all(&buf).await.is_err() {

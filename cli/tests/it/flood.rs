@@ -59,7 +59,9 @@ fn flooding_agent_with_a_stalled_viewer_keeps_the_node_bounded_and_answering() {
 
 /// The input bound (`INPUT_PENDING`): keys for an agent that stopped
 /// reading its terminal are dropped past 1 MiB, with one warning, not held
-/// by the node without end.
+/// by the node without end. Caught the holder dropping keys on its own,
+/// unsaid, once agents ran in holders: the room now goes back only when the
+/// holder says the keys are written to the terminal.
 #[test]
 fn typing_into_an_agent_that_stopped_reading_keeps_the_node_bounded() {
     let node = TestNode::started();
