@@ -33,8 +33,10 @@ use std::time::{Duration, Instant};
 
 mod direct;
 mod held;
+mod keys;
 
 pub use direct::DirectSpec;
+pub use keys::Keys;
 
 use portable_pty::PtySize;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -92,6 +94,8 @@ pub struct Subscription {
     pub scrollback: Option<Vec<u8>>,
     pub exited: Option<i32>,
     pub events: broadcast::Receiver<PtyEvent>,
+    /// The terminal's keyboard: what the viewer types goes here.
+    pub keys: Keys,
 }
 
 /// What a terminal saw last, which a reattaching one's missed output is
@@ -234,14 +238,11 @@ pub struct PtyState {
     /// Set for the output an earlier node already saw: its terminal
     /// queries were answered then.
     quiet_queries: bool,
-    /// `INPUT_PENDING`, in bytes.
-    input_room: Arc<Semaphore>,
+    /// Input, bounded by `INPUT_PENDING`; viewers hold it too.
+    keys: Keys,
     /// `OUTPUT_IN_FLIGHT`, in bytes; closed when the actor stops, which
     /// frees a reader waiting on it.
     output_room: Arc<Semaphore>,
-    /// Input dropped since the process last took some, for one warning per
-    /// episode rather than one per key.
-    input_dropped: usize,
     pid: Option<u32>,
     /// Set once the session is being ended, so it is ended once.
     ending: bool,
@@ -274,6 +275,9 @@ impl Actor for PtyActor {
         state: &mut PtyState,
     ) -> Result<(), ActorProcessingErr> {
         state.output_room.close();
+        // Viewers may hold the keys longer: the terminal's writer must not
+        // wait on them.
+        state.keys.close();
         let keep = state.keeps_agent();
         // Waited for here, so the node never exits (or starts the agent
         // again) while the session still runs.
@@ -377,6 +381,12 @@ impl PtyState {
             }
         };
 
+        let sink = match &terminal {
+            Terminal::Direct(direct) => Some(keys::Sink::Direct(direct.input.clone())),
+            Terminal::Held { terminal, .. } => Some(keys::Sink::Held(terminal.keys())),
+            Terminal::Gone => None,
+        };
+        let keys = Keys::new(sink, pid);
         let (events, _) = broadcast::channel(SUBSCRIBER_DEPTH);
         Ok(PtyState {
             scrollback,
@@ -389,9 +399,8 @@ impl PtyState {
             events,
             terminal,
             quiet_queries: false,
-            input_room: Arc::new(Semaphore::new(INPUT_PENDING)),
+            keys,
             output_room,
-            input_dropped: 0,
             pid,
             ending: false,
             last_output: Instant::now(),
@@ -487,18 +496,20 @@ impl PtyState {
     }
 
     fn live(&mut self, bytes: &[u8]) {
+        self.show(bytes);
         self.scrollback.push(bytes);
         if self.agent_speaks {
             self.seen.remember(bytes);
         }
-        self.show(bytes);
     }
 
-    /// To the screen and every viewer.
+    /// To every viewer, then the screen: viewers' tasks run while the
+    /// screen model parses (a subscription is taken between messages, so
+    /// it never sees the one without the other).
     fn show(&mut self, bytes: &[u8]) {
-        self.screen.process(bytes);
         // No receivers is fine: nobody is attached.
         let _ = self.events.send(PtyEvent::Output(Arc::from(bytes)));
+        self.screen.process(bytes);
     }
 
     fn block_output(&mut self, bytes: &[u8]) {
@@ -585,6 +596,7 @@ impl PtyState {
 
     fn child_exited(&mut self, code: i32) {
         self.child_exit = Some(code);
+        self.keys.close();
         // What the agent left in its session when it ended by itself is its
         // own (as under tmux); while we end it, the end clears the mark.
         if !self.ending
@@ -620,37 +632,7 @@ impl PtyState {
     }
 
     fn input(&mut self, bytes: Vec<u8>) {
-        if self.child_exit.is_some() {
-            return;
-        }
-        let room = u32::try_from(bytes.len())
-            .ok()
-            .and_then(|n| self.input_room.clone().try_acquire_many_owned(n).ok());
-        match room {
-            Some(room) => {
-                if self.input_dropped > 0 {
-                    tracing::info!(pid = ?self.pid, dropped_bytes = self.input_dropped, "the agent reads its terminal again");
-                    self.input_dropped = 0;
-                }
-                match &self.terminal {
-                    Terminal::Direct(direct) => {
-                        let _ = direct.input.send((bytes, room));
-                    }
-                    Terminal::Held { terminal, .. } => terminal.input(bytes, room),
-                    Terminal::Gone => {}
-                }
-            }
-            None => {
-                if self.input_dropped == 0 {
-                    tracing::warn!(
-                        pid = ?self.pid,
-                        bound_bytes = INPUT_PENDING,
-                        "the agent is not reading its terminal; input past the bound is dropped"
-                    );
-                }
-                self.input_dropped = self.input_dropped.saturating_add(bytes.len());
-            }
-        }
+        self.keys.send(bytes);
     }
 
     fn resize(&mut self, rows: u16, cols: u16) {
@@ -691,6 +673,7 @@ impl PtyState {
             scrollback: with_scrollback.then(|| self.scrollback.contents()),
             exited: self.exit_reported.then_some(self.child_exit).flatten(),
             events: self.events.subscribe(),
+            keys: self.keys.clone(),
         }
     }
 

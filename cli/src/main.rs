@@ -23,10 +23,14 @@ use args::{AgentCommand, Cli, Command, HostCommand, MeshCommand, NodeCommand};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A terminal is a handful of tasks handing each other every keystroke:
+    // on one thread each hand-over is a function call, not a wake-up of
+    // another thread. Everything else (the node above all) gets the cores.
+    let mut builder = match cli.command {
+        Command::Attach { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("roam: cannot start runtime: {e}");

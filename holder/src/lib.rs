@@ -5,6 +5,7 @@
 //! - [`serve`]: the holder process (`roam-holder`), one per agent: the
 //!   agent's PTY master, a bounded ring of its output, one Unix socket.
 //! - [`wire`]: its versioned protocol with the node.
+//! - `pty_fd`: the PTY master, read and written without threads.
 //! - [`ring`]: the ring, addressed by offset since the agent started.
 //! - [`client`]: the node's side: start, connect, end.
 //! - [`session`]: an agent's whole Unix session, and how it ended.
@@ -13,6 +14,7 @@
 //! holders it started and decides which to adopt.
 
 pub mod client;
+mod pty_fd;
 pub mod ring;
 pub mod serve;
 pub mod session;

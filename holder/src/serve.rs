@@ -12,8 +12,8 @@
 //! - Flow: while a node is attached and more than `WINDOW` bytes are not yet
 //!   sent to it, the PTY is not read, so an agent writing faster than the
 //!   node takes it in waits on its own terminal, as it would on a slow one.
-//! - Input: written to the terminal on a thread of its own, which blocks
-//!   while the agent does not read; the node is told how much is written
+//! - Input: written to the terminal as it takes it (`pty_fd`: the holder's
+//!   one thread does all of its I/O); the node is told how much is written
 //!   (`Up::Written`) and sends no more than its bound ahead of it.
 //! - Exit: the agent's exit code is kept, and sent to every node that
 //!   attaches, until a node releases the holder (`Down::Release`).
@@ -24,7 +24,7 @@
 //!   first moment (under a 177 umask, in a 0700 directory), and a
 //!   connection from another uid is closed unread.
 
-use std::io::{Read, Write};
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +33,7 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
+use crate::pty_fd;
 use crate::ring::Ring;
 use crate::session::{self, Session};
 use crate::wire::{self, Down, Hello, Up};
@@ -91,11 +92,6 @@ pub fn run(args: HolderArgs) -> Result<(), HolderError> {
     result
 }
 
-enum FromPty {
-    Data(Vec<u8>),
-    Eof,
-}
-
 /// The node attached now.
 struct Conn {
     id: u64,
@@ -134,12 +130,54 @@ struct Holder {
     released: bool,
     conn: Option<Conn>,
     next_conn: u64,
-    /// Input queued for the terminal, not yet written (`INPUT_BOUND`).
-    input_queued: usize,
 }
 
-/// Input for the terminal, tagged with the connection it came on.
-type Input = (u64, Vec<u8>);
+/// Input for the terminal not yet written, each chunk tagged with the
+/// connection it came on; at most `INPUT_BOUND` bytes.
+#[derive(Default)]
+struct Typing {
+    chunks: VecDeque<(u64, Vec<u8>)>,
+    /// How much of the first chunk is written.
+    at: usize,
+    queued: usize,
+    /// Writing failed: the terminal is gone, input is dropped.
+    broken: bool,
+}
+
+impl Typing {
+    fn push(&mut self, id: u64, bytes: Vec<u8>) {
+        if self.broken || bytes.is_empty() || self.queued + bytes.len() > INPUT_BOUND {
+            return;
+        }
+        self.queued += bytes.len();
+        self.chunks.push_back((id, bytes));
+    }
+
+    fn pending(&self) -> Option<&[u8]> {
+        self.chunks.front().map(|(_, bytes)| &bytes[self.at..])
+    }
+
+    /// `n` more bytes are written; the first chunk's connection and
+    /// length once all of it is.
+    fn wrote(&mut self, n: usize) -> Option<(u64, usize)> {
+        self.at += n;
+        let (id, len) = self.chunks.front().map(|(id, b)| (*id, b.len()))?;
+        if self.at < len {
+            return None;
+        }
+        self.chunks.pop_front();
+        self.at = 0;
+        self.queued -= len;
+        Some((id, len))
+    }
+
+    fn break_off(&mut self) {
+        self.broken = true;
+        self.chunks.clear();
+        self.at = 0;
+        self.queued = 0;
+    }
+}
 
 async fn serve(args: HolderArgs) -> Result<(), HolderError> {
     let listener = bind_private(&args.socket)?;
@@ -164,30 +202,16 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
     drop(pair.slave);
     let agent_pid = child.process_id().unwrap_or(0);
     let master = pair.master;
-    let reader = master
-        .try_clone_reader()
-        .map_err(|e| HolderError::Pty(e.to_string()))?;
-    let writer = master
-        .take_writer()
-        .map_err(|e| HolderError::Pty(e.to_string()))?;
+    let (mut pty_out, mut pty_in) =
+        pty_fd::open(&*master).map_err(|e| HolderError::Pty(e.to_string()))?;
     // The node reads our stderr until it closes: that is "ready".
     quiet_stdio()?;
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // Out of the node's session, a hangup is nobody's to send us; ignored.
     let _sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let (pty_tx, mut pty_rx) = mpsc::channel(4);
-    // Blocking reads and writes on threads of their own: the terminal's
-    // descriptor is portable-pty's, and waiting on it here would take it.
-    std::thread::Builder::new()
-        .name("pty-read".into())
-        .spawn(move || read_pty(reader, pty_tx))?;
-    // Unbounded channels, bounded by the bytes queued (`INPUT_BOUND`).
-    let (input_tx, input_rx) = mpsc::unbounded_channel::<Input>();
-    let (written_tx, mut written_rx) = mpsc::unbounded_channel::<(u64, usize)>();
-    std::thread::Builder::new()
-        .name("pty-write".into())
-        .spawn(move || write_pty(writer, input_rx, written_tx))?;
+    let mut output = vec![0u8; wire::MAX_PAYLOAD];
+    let mut typing = Typing::default();
     let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
         let _ = exit_tx.send(session::wait_exit_code(agent_pid as i32));
@@ -206,7 +230,6 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
         released: false,
         conn: None,
         next_conn: 0,
-        input_queued: 0,
     };
     while !(h.released && h.exited.is_some()) {
         let read_pty = !h.eof
@@ -238,14 +261,23 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
                 // Out of descriptors, say: not a reason to spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             },
-            Some((id, down)) = down_rx.recv() => {
-                h.heard(id, down, &input_tx);
-            }
-            Some((id, n)) = written_rx.recv() => h.written(id, n),
-            Some(event) = pty_rx.recv(), if read_pty => match event {
-                FromPty::Data(bytes) => h.ring.push(&bytes),
-                FromPty::Eof => h.eof = true,
+            Some((id, down)) = down_rx.recv() => h.heard(id, down, &mut typing),
+            read = pty_out.read(&mut output), if read_pty => match read {
+                Ok(n) if n > 0 => h.ring.push(&output[..n]),
+                // 0 once every writer closed the terminal; an error is as
+                // final.
+                _ => h.eof = true,
             },
+            wrote = pty_in.write(typing.pending().unwrap_or_default()), if typing.pending().is_some() => {
+                match wrote {
+                    Ok(n) => {
+                        if let Some((id, len)) = typing.wrote(n) {
+                            h.written(id, len);
+                        }
+                    }
+                    Err(_) => typing.break_off(),
+                }
+            }
             Some(permit) = slot => {
                 if let Some(frame) = h.next_frame() {
                     permit.send(frame);
@@ -317,7 +349,7 @@ impl Holder {
         });
     }
 
-    fn heard(&mut self, id: u64, down: Option<Down>, input: &mpsc::UnboundedSender<Input>) {
+    fn heard(&mut self, id: u64, down: Option<Down>, typing: &mut Typing) {
         let Some(conn) = self.conn.as_mut().filter(|c| c.id == id) else {
             return; // a connection already replaced
         };
@@ -326,12 +358,7 @@ impl Holder {
             Some(Down::Attach(version)) if version == wire::version() => conn.attached = true,
             // A node of another protocol: it ends us by signal.
             Some(Down::Attach(_)) => self.conn = None,
-            Some(Down::Input(bytes)) => {
-                if self.input_queued + bytes.len() <= INPUT_BOUND {
-                    self.input_queued += bytes.len();
-                    let _ = input.send((id, bytes));
-                }
-            }
+            Some(Down::Input(bytes)) => typing.push(id, bytes),
             Some(Down::Resize { rows, cols }) => {
                 let _ = self.master.resize(PtySize {
                     rows: rows.max(1),
@@ -350,7 +377,6 @@ impl Holder {
 
     /// `n` bytes of input that came on connection `id` are written.
     fn written(&mut self, id: u64, n: usize) {
-        self.input_queued -= n.min(self.input_queued);
         if let Some(conn) = self.conn.as_mut().filter(|c| c.id == id) {
             conn.input_written += n as u64;
         }
@@ -394,46 +420,6 @@ impl Holder {
         let mut frame = Vec::new();
         up.encode(&mut frame);
         Some(frame)
-    }
-}
-
-/// The PTY's output, a chunk at a time; blocks while the holder is not
-/// taking it (the channel is full), so the agent waits on its terminal.
-fn read_pty(mut reader: Box<dyn Read + Send>, out: mpsc::Sender<FromPty>) {
-    let mut buf = vec![0u8; wire::MAX_PAYLOAD];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(n) if n > 0 => {
-                if out.blocking_send(FromPty::Data(buf[..n].to_vec())).is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // 0, or EIO once every slave descriptor is closed.
-            _ => break,
-        }
-    }
-    let _ = out.blocking_send(FromPty::Eof);
-}
-
-/// Writes input to the terminal, blocking while the agent does not read
-/// it, and says how much of each connection's is written.
-fn write_pty(
-    mut writer: Box<dyn Write + Send>,
-    mut input: mpsc::UnboundedReceiver<Input>,
-    written: mpsc::UnboundedSender<(u64, usize)>,
-) {
-    while let Some((id, bytes)) = input.blocking_recv() {
-        if writer
-            .write_all(&bytes)
-            .and_then(|_| writer.flush())
-            .is_err()
-        {
-            return;
-        }
-        if written.send((id, bytes.len())).is_err() {
-            return;
-        }
     }
 }
 

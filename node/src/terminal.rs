@@ -147,8 +147,10 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
                         None => (bytes, None),
                     };
                     if !bytes.is_empty() {
-                        // A stopped agent refuses input; the viewer sees the exit next.
-                        let _ = agent.call(|reply| AgentMsg::Input(bytes, reply), Some(CALL_TIMEOUT)).await;
+                        // Straight to the terminal's writer; an agent that
+                        // has exited takes none, and the viewer sees the
+                        // exit next.
+                        sub.keys.send(bytes);
                     }
                     if let Some(bytes) = ack {
                         conn::send(writer, &Down::InputAck { bytes }).await?;

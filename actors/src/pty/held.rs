@@ -85,17 +85,9 @@ impl HeldTerminal {
         self.record.agent_pid as u32
     }
 
-    /// Input in frames; the room goes back once the holder has written the
-    /// last to the terminal.
-    pub fn input(&self, bytes: Vec<u8>, room: OwnedSemaphorePermit) {
-        let mut frames: Vec<Down> = wire::input_frames(&bytes).collect();
-        let last = frames.pop();
-        for frame in frames {
-            let _ = self.down.send((frame, None));
-        }
-        if let Some(last) = last {
-            let _ = self.down.send((last, Some(room)));
-        }
+    /// Where input for the holder's terminal goes (`keys`).
+    pub fn keys(&self) -> HeldKeys {
+        HeldKeys(self.down.clone())
     }
 
     pub fn resize(&self, rows: u16, cols: u16) {
@@ -148,6 +140,24 @@ impl HeldTerminal {
         }
         drop(self.down);
         let _ = tokio::time::timeout(FLUSH_TIMEOUT, self.writer).await;
+    }
+}
+
+/// Input for a holder's terminal, sent from wherever it is typed.
+pub(super) struct HeldKeys(mpsc::UnboundedSender<Queued>);
+
+impl HeldKeys {
+    /// Input in frames; the room goes back once the holder has written the
+    /// last to the terminal.
+    pub fn send(&self, bytes: Vec<u8>, room: OwnedSemaphorePermit) {
+        let mut frames: Vec<Down> = wire::input_frames(&bytes).collect();
+        let last = frames.pop();
+        for frame in frames {
+            let _ = self.0.send((frame, None));
+        }
+        if let Some(last) = last {
+            let _ = self.0.send((last, Some(room)));
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use roam_bench::pty::PtyProcess;
+use roam_bench::drain::Watched;
 
 /// Untimed keystrokes first, so set-up and first-use costs are not sampled.
 pub const WARMUP: usize = 20;
@@ -16,16 +16,16 @@ pub const GAP: Duration = Duration::from_millis(10);
 
 /// `SAMPLES` round trips after `WARMUP`; `term` must be settled, raw, and
 /// echoing through `cat` (which sees no newline, so it prints nothing itself).
-pub fn keystrokes(term: &mut PtyProcess) -> anyhow::Result<Vec<Duration>> {
+pub fn keystrokes(term: &mut impl Watched) -> anyhow::Result<Vec<Duration>> {
     let mut samples = Vec::with_capacity(SAMPLES);
     for i in 0..WARMUP + SAMPLES {
         // Letters cycle so that a late echo of one key never passes for the next.
         let letter = [b'a' + (i % 26) as u8];
         let needle = String::from_utf8_lossy(&letter).into_owned();
-        term.arm(&[&needle], false);
+        term.drain().arm(&[&needle], false);
         let start = Instant::now();
-        term.write(&letter)?;
-        let hit = term.wait_hit()?;
+        term.type_in(&letter)?;
+        let hit = term.drain().wait_hit()?;
         if i >= WARMUP {
             samples.push(hit.at - start);
         }

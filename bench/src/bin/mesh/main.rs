@@ -7,8 +7,12 @@
 //! - bulk output: the test agent's `spam` read through the same terminals.
 //!
 //! `roam attach` on A itself is measured too, as the baseline without the
-//! network. Everything runs in a temp dir, removed at the end.
+//! network; `tmux attach`, here and through `ssh -tt`, as what a user keeps
+//! a terminal alive with otherwise; and the layers under roam's path
+//! (`floors`), so the keystroke's time is broken down by layer. Everything
+//! runs in a temp dir, removed at the end.
 
+mod floors;
 mod latency;
 mod sessions;
 mod setup;
@@ -21,9 +25,9 @@ use roam_bench::flood::{Flood, Run};
 use roam_bench::node::Bins;
 use roam_bench::sshd::Sshd;
 
-use sessions::Session;
+use sessions::{Session, Tmux};
 use setup::{ECHO_WS, FLOOD_WS, READY};
-use summary::{Summary, Way};
+use summary::{Anchors, Summary, Way};
 
 /// The flood: 100 000 lines of 100 characters (10.1 MB).
 const FLOOD: Flood = Flood {
@@ -66,6 +70,12 @@ fn run() -> anyhow::Result<Summary> {
         READY,
         root,
     )?)?;
+    let tmux = Tmux::start(root, READY)?;
+    let keys_tmux = keystrokes(sessions::tmux(&tmux, None, READY, root)?)?;
+    let keys_ssh_tmux = keystrokes(sessions::tmux(&tmux, Some(&sshd), READY, root)?)?;
+    drop(tmux);
+    let keys_pty = latency::keystrokes(&mut floors::pty_cat(READY, root)?)?;
+    let keys_holder = latency::keystrokes(&mut floors::held_cat(&bins, READY, root)?)?;
 
     eprintln!(
         "mesh-bench: output flood ({}) x{FLOOD_RUNS} each way",
@@ -91,6 +101,12 @@ fn run() -> anyhow::Result<Summary> {
         local: Way {
             keys: keys_local,
             runs: flood_local,
+        },
+        anchors: Anchors {
+            tmux: keys_tmux,
+            ssh_tmux: keys_ssh_tmux,
+            pty: keys_pty,
+            holder: keys_holder,
         },
     })
 }

@@ -1,6 +1,8 @@
-//! The three ways of reaching a process on node A, each a terminal in a PTY:
+//! The ways of reaching a process on node A, each a terminal in a PTY:
 //! `roam attach` from node B over the mesh, `roam attach` on A itself (the
-//! baseline without the network), and `ssh -tt` to a local OpenSSH server.
+//! baseline without the network), `ssh -tt` to a local OpenSSH server, and
+//! `tmux attach`, here and through `ssh -tt` (what a user keeps a terminal
+//! alive with without roam).
 
 use std::path::{Path, PathBuf};
 
@@ -12,19 +14,30 @@ use roam_bench::sshd::{Sshd, shell_quote};
 /// A settled terminal, and how to leave it.
 pub struct Session {
     pub term: PtyProcess,
-    attached: bool,
+    leave: Leave,
+}
+
+enum Leave {
+    /// `roam attach`'s detach key.
+    Detach,
+    /// End of input for the remote command.
+    EndOfInput,
+    /// tmux's detach keys (Ctrl-B d): the session and its `cat` stay.
+    TmuxDetach,
 }
 
 impl Session {
-    /// Detaches `roam attach` (Ctrl-]) or ends the remote command under ssh;
-    /// waits (bounded) for the terminal's process to exit.
+    /// Detaches `roam attach` (Ctrl-]) or tmux, or ends the remote command
+    /// under ssh; waits (bounded) for the terminal's process to exit.
     pub fn close(mut self) -> anyhow::Result<()> {
-        if self.attached {
-            return self.term.detach();
+        match self.leave {
+            Leave::Detach => return self.term.detach(),
+            // Ctrl-D twice: the first hands `cat` its pending line, the
+            // second is end of input, for `cat` and the agent alike; ssh
+            // ends with them.
+            Leave::EndOfInput => self.term.write(b"\x04\x04")?,
+            Leave::TmuxDetach => self.term.write(b"\x02d")?,
         }
-        // Ctrl-D twice: the first hands `cat` its pending line, the second is
-        // end of input, for `cat` and the agent alike; ssh ends with them.
-        self.term.write(b"\x04\x04")?;
         self.term.wait_exit().map(drop)
     }
 }
@@ -36,7 +49,7 @@ pub fn attach(node: &Node, workspace: &str, marker: &str, cwd: &Path) -> anyhow:
     term.settle(marker)?;
     Ok(Session {
         term,
-        attached: true,
+        leave: Leave::Detach,
     })
 }
 
@@ -48,8 +61,91 @@ pub fn ssh(sshd: &Sshd, remote: &str, marker: &str, cwd: &Path) -> anyhow::Resul
     term.settle(marker)?;
     Ok(Session {
         term,
-        attached: false,
+        leave: Leave::EndOfInput,
     })
+}
+
+/// `tmux attach` to `tmux`'s session, here or (with `sshd`) through
+/// `ssh -tt`, settled once its repaint showing `marker` has gone quiet.
+pub fn tmux(tmux: &Tmux, sshd: Option<&Sshd>, marker: &str, cwd: &Path) -> anyhow::Result<Session> {
+    let attach = tmux.attach_args();
+    let term = match sshd {
+        None => {
+            let args: Vec<&str> = attach.iter().map(String::as_str).collect();
+            PtyProcess::spawn(&PathBuf::from("tmux"), &args, &[], cwd, COLS, ROWS)?
+        }
+        Some(sshd) => {
+            let remote = std::iter::once("tmux".to_owned())
+                .chain(attach.iter().map(|a| shell_quote(a)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let args = sshd.interactive_args(&remote);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            PtyProcess::spawn(&PathBuf::from("ssh"), &args, &[], cwd, COLS, ROWS)?
+        }
+    };
+    term.settle(marker)?;
+    Ok(Session {
+        term,
+        leave: Leave::TmuxDetach,
+    })
+}
+
+/// A tmux server of the benchmark's own (its socket in the temp dir) with
+/// one session running `cat`, which has echoed `marker` once; killed on drop.
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+const TMUX_SESSION: &str = "bench";
+
+impl Tmux {
+    pub fn start(dir: &Path, marker: &str) -> anyhow::Result<Tmux> {
+        let tmux = Tmux {
+            socket: dir.join("tmux.sock"),
+        };
+        let socket = tmux.socket.to_str().context("temp path is not UTF-8")?;
+        let (cols, rows) = (COLS.to_string(), ROWS.to_string());
+        roam_bench::cmd::run(std::process::Command::new("tmux").args([
+            "-S",
+            socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            TMUX_SESSION,
+            "-x",
+            &cols,
+            "-y",
+            &rows,
+            &format!("echo {}; exec cat", shell_quote(marker)),
+        ]))
+        .context("cannot start tmux (it is the benchmark's baseline: install tmux)")?;
+        Ok(tmux)
+    }
+
+    fn attach_args(&self) -> Vec<String> {
+        [
+            "-S",
+            &self.socket.display().to_string(),
+            "attach",
+            "-t",
+            TMUX_SESSION,
+        ]
+        .map(String::from)
+        .into()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
 }
 
 /// The remote command for `cat` over ssh: it announces itself first, since

@@ -28,6 +28,21 @@ pub struct Summary {
     pub ssh: Way,
     /// `roam attach` on A itself.
     pub local: Way,
+    pub anchors: Anchors,
+}
+
+/// Keystroke round trips of what a user would run without roam, and of the
+/// layers under roam's own path.
+#[derive(Debug)]
+pub struct Anchors {
+    /// `tmux attach` to a session running `cat`.
+    pub tmux: Vec<Duration>,
+    /// `ssh -tt HOST tmux attach`, same session.
+    pub ssh_tmux: Vec<Duration>,
+    /// `cat` in a PTY read directly.
+    pub pty: Vec<Duration>,
+    /// `cat` in a holder, read off its socket.
+    pub holder: Vec<Duration>,
 }
 
 const PERCENTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
@@ -66,6 +81,23 @@ impl Summary {
                     .collect::<Vec<_>>()
                     .join(" "),
                 ms(max)
+            )?;
+        }
+        let a = &self.anchors;
+        for (name, keys) in [
+            ("tmux attach", &a.tmux),
+            ("ssh -tt tmux attach", &a.ssh_tmux),
+            ("cat in a PTY", &a.pty),
+            ("cat in a holder", &a.holder),
+        ] {
+            writeln!(
+                out,
+                "  {name:<19} {}",
+                PERCENTILES
+                    .iter()
+                    .map(|(label, p)| format!("{label} {:.2} ms", ms(percentile(keys, *p))))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             )?;
         }
         writeln!(
@@ -118,11 +150,44 @@ impl Summary {
             remote / ssh,
             format!("{local:.1} MB/s")
         )?;
+        self.write_breakdown(out)?;
         for (name, way) in ways {
             let note = f.resync_note(&way.runs);
             if !note.is_empty() {
                 writeln!(out, "  {name}:{note}")?;
             }
+        }
+        Ok(())
+    }
+
+    /// Where a keystroke's time goes, by layer (medians of each way, so
+    /// the differences are of medians), and the ratios to what a user
+    /// would run without roam.
+    fn write_breakdown(&self, out: &mut String) -> std::fmt::Result {
+        let p50 = |keys: &[Duration]| ms(percentile(keys, 0.5));
+        let a = &self.anchors;
+        let [pty, holder, local, remote] =
+            [&a.pty, &a.holder, &self.local.keys, &self.remote.keys].map(|keys| p50(keys));
+        writeln!(out)?;
+        writeln!(
+            out,
+            "keystroke p50 by layer: PTY and cat {pty:.2} ms; + holder socket {:+.2} ms; + node (CLI, control socket, actors) {:+.2} ms; + mesh (QUIC, second node) {:+.2} ms",
+            holder - pty,
+            local - holder,
+            remote - local
+        )?;
+        for (label, p) in PERCENTILES {
+            let at = |keys: &[Duration]| ms(percentile(keys, p));
+            writeln!(
+                out,
+                "keystroke {label}: roam attach on A {:.2} ms vs tmux attach {:.2} ms ({:.2}x); roam attach B->A {:.2} ms vs ssh -tt tmux attach {:.2} ms ({:.2}x)",
+                at(&self.local.keys),
+                at(&a.tmux),
+                at(&self.local.keys) / at(&a.tmux),
+                at(&self.remote.keys),
+                at(&a.ssh_tmux),
+                at(&self.remote.keys) / at(&a.ssh_tmux),
+            )?;
         }
         Ok(())
     }
