@@ -509,6 +509,7 @@ impl PtyState {
     fn show(&mut self, bytes: &[u8]) {
         // No receivers is fine: nobody is attached.
         let _ = self.events.send(PtyEvent::Output(Arc::from(bytes)));
+        roam_hops::mark(roam_hops::Hop::NodeEchoShown);
         self.screen.process(bytes);
     }
 

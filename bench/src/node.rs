@@ -58,6 +58,8 @@ pub struct Node {
     pub bins: Bins,
     pub home: PathBuf,
     pub user_home: PathBuf,
+    /// On top of `env`, for the node and everything run against it.
+    extra_env: Vec<(&'static str, OsString)>,
     pid: Option<u32>,
 }
 
@@ -69,6 +71,17 @@ impl Node {
 
     /// `start`, with `extra` TOML appended to the config (see `mesh_config`).
     pub fn start_with(bins: Bins, root: &Path, extra: &str) -> anyhow::Result<Node> {
+        Node::start_with_env(bins, root, extra, Vec::new())
+    }
+
+    /// `start_with`, the node (and every command run against it) given
+    /// `env` as well.
+    pub fn start_with_env(
+        bins: Bins,
+        root: &Path,
+        extra: &str,
+        env: Vec<(&'static str, OsString)>,
+    ) -> anyhow::Result<Node> {
         let home = root.join("roam-home");
         let user_home = root.join("home");
         std::fs::create_dir_all(&home)?;
@@ -91,6 +104,7 @@ impl Node {
             bins,
             home,
             user_home,
+            extra_env: env,
             pid: None,
         };
         let said = node.roam(&["up"])?;
@@ -109,11 +123,13 @@ impl Node {
 
     /// The environment every process talking to this node gets.
     pub fn env(&self) -> Vec<(&'static str, OsString)> {
-        vec![
+        let mut env = vec![
             ("ROAM_HOME", self.home.clone().into_os_string()),
             ("HOME", self.user_home.clone().into_os_string()),
             ("ROAM_NO_AUTOSTART", "1".into()),
-        ]
+        ];
+        env.extend(self.extra_env.iter().cloned());
+        env
     }
 
     /// `roam ARGS` as a command, not yet run.

@@ -9,6 +9,7 @@
 use std::io::{Read, Write};
 
 use anyhow::bail;
+use roam_hops::Hop;
 use roam_node::api::{Down, Request, Response, Target, Up};
 use roam_node::client::{Client, DownStream, UpStream};
 use tokio::signal::unix::{SignalKind, signal};
@@ -74,6 +75,7 @@ pub async fn pump(
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 4096];
         while let Ok(n) = stdin.read(&mut buf) {
+            roam_hops::mark(Hop::CliKeyRead);
             if n == 0 || keys_tx.blocking_send(buf[..n].to_vec()).is_err() {
                 break;
             }
@@ -85,8 +87,10 @@ pub async fn pump(
         tokio::select! {
             frame = down.recv() => match frame? {
                 Some(Down::Output(bytes)) => {
+                    roam_hops::mark(Hop::CliEchoRead);
                     stdout.write_all(&bytes)?;
                     stdout.flush()?;
+                    roam_hops::mark(Hop::CliEchoWritten);
                 }
                 Some(Down::Exited { code }) => return Ok(Outcome::Exited(code)),
                 Some(Down::Closed { reason }) => return Ok(Outcome::Closed(reason)),
@@ -102,7 +106,10 @@ pub async fn pump(
                         up.send(&Up::Detach).await?;
                         return Ok(Outcome::Detached);
                     }
-                    None => up.send(&Up::Input(bytes)).await?,
+                    None => {
+                        up.send(&Up::Input(bytes)).await?;
+                        roam_hops::mark(Hop::CliKeySent);
+                    }
                 },
                 None => {
                     up.send(&Up::Detach).await?;

@@ -263,7 +263,10 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
             },
             Some((id, down)) = down_rx.recv() => h.heard(id, down, &mut typing),
             read = pty_out.read(&mut output), if read_pty => match read {
-                Ok(n) if n > 0 => h.ring.push(&output[..n]),
+                Ok(n) if n > 0 => {
+                    roam_hops::mark(roam_hops::Hop::HolderEchoRead);
+                    h.ring.push(&output[..n]);
+                }
                 // 0 once every writer closed the terminal; an error is as
                 // final.
                 _ => h.eof = true,
@@ -271,6 +274,7 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
             wrote = pty_in.write(typing.pending().unwrap_or_default()), if typing.pending().is_some() => {
                 match wrote {
                     Ok(n) => {
+                        roam_hops::mark(roam_hops::Hop::HolderKeyWritten);
                         if let Some((id, len)) = typing.wrote(n) {
                             h.written(id, len);
                         }
@@ -325,11 +329,17 @@ impl Holder {
                 if wr.write_all(&frame).await.is_err() {
                     break;
                 }
+                if wire::is_output(&frame) {
+                    roam_hops::mark(roam_hops::Hop::HolderEchoSent);
+                }
             }
         });
         let down_tx = down_tx.clone();
         let reader = tokio::spawn(async move {
             while let Ok(Some(down)) = wire::read_down(&mut rd).await {
+                if matches!(down, Down::Input(_)) {
+                    roam_hops::mark(roam_hops::Hop::HolderKeyRead);
+                }
                 if down_tx.send((id, Some(down))).await.is_err() {
                     return;
                 }

@@ -211,6 +211,11 @@ impl Down {
     }
 }
 
+/// Whether an encoded frame is an `Up::Output`.
+pub fn is_output(frame: &[u8]) -> bool {
+    frame.first() == Some(&OUTPUT)
+}
+
 /// Input longer than a frame goes in several.
 pub fn input_frames(bytes: &[u8]) -> impl Iterator<Item = Down> + '_ {
     bytes

@@ -38,15 +38,34 @@ pub struct FrameReader<T> {
 }
 
 impl<T: Decode<()> + Send + 'static> FrameReader<T> {
-    pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(
+    pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(reader: R, depth: usize) -> FrameReader<T> {
+        Self::spawn_inner(reader, depth, None)
+    }
+
+    /// As `spawn`, noting `hop` as each frame is read (`roam_hops`).
+    pub fn spawn_marked<R: AsyncRead + Unpin + Send + 'static>(
+        reader: R,
+        depth: usize,
+        hop: roam_hops::Hop,
+    ) -> FrameReader<T> {
+        Self::spawn_inner(reader, depth, Some(hop))
+    }
+
+    fn spawn_inner<R: AsyncRead + Unpin + Send + 'static>(
         mut reader: R,
         depth: usize,
+        hop: Option<roam_hops::Hop>,
     ) -> FrameReader<T> {
         let (tx, frames) = tokio::sync::mpsc::channel(depth);
         let task = tokio::spawn(async move {
             loop {
                 let frame = match recv::<T, _>(&mut reader).await {
-                    Ok(Some(frame)) => Ok(frame),
+                    Ok(Some(frame)) => {
+                        if let Some(hop) = hop {
+                            roam_hops::mark(hop);
+                        }
+                        Ok(frame)
+                    }
                     Ok(None) => break,
                     Err(e) => Err(e),
                 };

@@ -115,7 +115,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    let mut ups = conn::FrameReader::<Up>::spawn(reader, 64);
+    let mut ups = conn::FrameReader::<Up>::spawn_marked(reader, 64, roam_hops::Hop::NodeKeyRead);
     let mut cursor = resume.map(|r| ResumeCursor {
         ledger,
         session: r.session,
@@ -139,6 +139,7 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
         tokio::select! {
             up = up_rx.recv() => match up {
                 Some(Up::Input(bytes)) => {
+                    roam_hops::mark(roam_hops::Hop::NodeKeyTaken);
                     let (bytes, ack) = match cursor.as_deref_mut() {
                         Some(c) => {
                             let (fresh, total) = c.fresh(bytes);
@@ -259,6 +260,7 @@ async fn forward<W: AsyncWrite + Unpin>(
         }
     }
     conn::send(writer, &Down::Output(batch)).await?;
+    roam_hops::mark(roam_hops::Hop::NodeEchoSent);
     if let Some(code) = after {
         conn::send(writer, &Down::Exited { code }).await?;
         return Ok(Flow::End);

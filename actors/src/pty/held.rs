@@ -176,6 +176,7 @@ async fn read(
     let why = loop {
         let msg = match wire::read_up(&mut reader).await {
             Ok(Some(Up::Output(bytes))) => {
+                roam_hops::mark(roam_hops::Hop::NodeEchoRead);
                 // Waits while the actor is behind: the holder's window then
                 // fills and the agent waits on its terminal.
                 let Ok(permit) = room.clone().acquire_many_owned(bytes.len() as u32).await else {
@@ -212,9 +213,11 @@ async fn write(
     let mut buf = Vec::new();
     let mut input_sent = 0u64;
     while let Some((down, room)) = queued.recv().await {
+        let input = matches!(down, Down::Input(_));
         if let Down::Input(bytes) = &down {
             input_sent += bytes.len() as u64;
         }
+
         // Put away before the frame goes out: the holder's answer may
         // come before `write_all` returns.
         if let Some(room) = room {
@@ -225,6 +228,9 @@ async fn write(
         down.encode(&mut buf);
         if writer.write_all(&buf).await.is_err() {
             return;
+        }
+        if input {
+            roam_hops::mark(roam_hops::Hop::NodeKeySent);
         }
     }
     let _ = writer.shutdown().await;

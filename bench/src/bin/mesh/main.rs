@@ -13,6 +13,7 @@
 //! runs in a temp dir, removed at the end.
 
 mod floors;
+mod hops;
 mod latency;
 mod sessions;
 mod setup;
@@ -76,6 +77,8 @@ fn run() -> anyhow::Result<Summary> {
     drop(tmux);
     let keys_pty = latency::keystrokes(&mut floors::pty_cat(READY, root)?)?;
     let keys_holder = latency::keystrokes(&mut floors::held_cat(&bins, READY, root)?)?;
+    eprintln!("mesh-bench: keystroke echo hop by hop, on a node of its own");
+    let hops = hops::measure(&bins, root, &mesh.repo, READY)?;
 
     eprintln!(
         "mesh-bench: output flood ({}) x{FLOOD_RUNS} each way",
@@ -108,6 +111,7 @@ fn run() -> anyhow::Result<Summary> {
             pty: keys_pty,
             holder: keys_holder,
         },
+        hops,
     })
 }
 

@@ -29,6 +29,7 @@ pub struct Summary {
     /// `roam attach` on A itself.
     pub local: Way,
     pub anchors: Anchors,
+    pub hops: crate::hops::Breakdown,
 }
 
 /// Keystroke round trips of what a user would run without roam, and of the
@@ -151,11 +152,27 @@ impl Summary {
             format!("{local:.1} MB/s")
         )?;
         self.write_breakdown(out)?;
+        self.write_hops(out)?;
         for (name, way) in ways {
             let note = f.resync_note(&way.runs);
             if !note.is_empty() {
                 writeln!(out, "  {name}:{note}")?;
             }
+        }
+        Ok(())
+    }
+
+    /// Where a keystroke's time goes, hop by hop.
+    fn write_hops(&self, out: &mut String) -> std::fmt::Result {
+        let h = &self.hops;
+        writeln!(
+            out,
+            "keystroke hop by hop (roam attach on a node of its own that notes each hop; {} keystrokes, median round trip {:.3} ms; medians of each step):",
+            h.samples,
+            ms(h.total)
+        )?;
+        for (from, to, time) in &h.steps {
+            writeln!(out, "  {:<26} -> {:<26} {:>7.3} ms", from, to, ms(*time))?;
         }
         Ok(())
     }
