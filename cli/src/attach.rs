@@ -6,7 +6,7 @@
 //! [`pump`] is shared with `roam host tmux`, the terminal of an agent on an
 //! SSH host.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use anyhow::bail;
 use roam_hops::Hop;
@@ -69,18 +69,7 @@ pub async fn pump(
     mut up: UpStream,
     detach: Option<u8>,
 ) -> anyhow::Result<Outcome> {
-    // Reading stdin blocks, so it has its own thread.
-    let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdin.read(&mut buf) {
-            roam_hops::mark(Hop::CliKeyRead);
-            if n == 0 || keys_tx.blocking_send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let mut keys = crate::keyboard::Keyboard::open();
     let mut winch = signal(SignalKind::window_change())?;
     let mut stdout = std::io::stdout();
     loop {
@@ -97,7 +86,7 @@ pub async fn pump(
                 Some(Down::InputAck { .. }) => {}
                 None => return Ok(Outcome::Lost),
             },
-            key = keys.recv() => match key {
+            key = keys.next() => match key {
                 Some(bytes) => match detach.and_then(|d| bytes.iter().position(|b| *b == d)) {
                     Some(at) => {
                         if at > 0 {

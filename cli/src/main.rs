@@ -8,6 +8,7 @@ mod args;
 mod attach;
 mod connect;
 mod host_term;
+mod keyboard;
 mod render;
 
 use std::io::Write;
