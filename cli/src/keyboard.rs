@@ -48,7 +48,10 @@ impl Keyboard {
 /// The controlling terminal, opened anew, if it is what standard input is.
 fn open_terminal() -> Option<pipe::Receiver> {
     let tty = std::fs::File::open("/dev/tty").ok()?;
-    let same = match (nix::sys::stat::fstat(0), nix::sys::stat::fstat(tty.as_raw_fd())) {
+    let same = match (
+        nix::sys::stat::fstat(0),
+        nix::sys::stat::fstat(tty.as_raw_fd()),
+    ) {
         (Ok(stdin), Ok(ours)) => {
             stdin.st_rdev == ours.st_rdev && (stdin.st_mode & libc::S_IFMT) == libc::S_IFCHR
         }
@@ -58,7 +61,11 @@ fn open_terminal() -> Option<pipe::Receiver> {
         return None;
     }
     let flags = OFlag::from_bits_truncate(fcntl(tty.as_raw_fd(), FcntlArg::F_GETFL).ok()?);
-    fcntl(tty.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
+    fcntl(
+        tty.as_raw_fd(),
+        FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK),
+    )
+    .ok()?;
     pipe::Receiver::from_owned_fd_unchecked(OwnedFd::from(tty)).ok()
 }
 

@@ -30,8 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
 
 use crate::pty_fd;
 use crate::ring::Ring;
@@ -44,8 +45,9 @@ pub const RING_BYTES: usize = 4 * 1024 * 1024;
 const WINDOW: u64 = 1024 * 1024;
 /// How long an agent has to go after SIGHUP before SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(3);
-/// Encoded frames queued for the node's connection.
-const SEND_QUEUE: usize = 8;
+/// Encoded frames waiting for the node's connection are topped up to
+/// this; the socket's own buffer holds the rest.
+const OUT_LOW: usize = 64 * 1024;
 /// Input bytes queued for the agent's terminal and not yet written. A node
 /// sends no more than its own bound (1 MiB) ahead of what we said is
 /// written (`Up::Written`); past this, input from a node that does not
@@ -92,10 +94,17 @@ pub fn run(args: HolderArgs) -> Result<(), HolderError> {
     result
 }
 
-/// The node attached now.
+/// The node attached now. Its socket is read and written by the holder's
+/// loop itself: a frame crosses no task on its way.
 struct Conn {
     id: u64,
-    frames: mpsc::Sender<Vec<u8>>,
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    /// Bytes read that are not yet a whole frame.
+    inbound: Vec<u8>,
+    /// Encoded frames not yet written, and whether output is among them.
+    outbound: Vec<u8>,
+    outbound_has_output: bool,
     /// It sent a matching `Attach`: output flows.
     attached: bool,
     /// The offset of the next byte to send it.
@@ -105,15 +114,6 @@ struct Conn {
     told_written: u64,
     told_eof: bool,
     told_exit: bool,
-    tasks: [tokio::task::JoinHandle<()>; 2],
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
 }
 
 struct Holder {
@@ -216,7 +216,7 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
     tokio::task::spawn_blocking(move || {
         let _ = exit_tx.send(session::wait_exit_code(agent_pid as i32));
     });
-    let (down_tx, mut down_rx) = mpsc::channel::<(u64, Option<Down>)>(SEND_QUEUE);
+    let mut inbound = vec![0u8; wire::MAX_PAYLOAD];
 
     let mut h = Holder {
         args,
@@ -236,16 +236,18 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
             && h.conn
                 .as_ref()
                 .is_none_or(|c| !c.attached || h.ring.end() - c.sent < WINDOW);
-        let sender = h
-            .conn
-            .as_ref()
-            .filter(|c| h.has_news(c))
-            .map(|c| c.frames.clone());
-        let slot = async move {
-            match sender {
-                Some(tx) => tx.reserve_owned().await.ok(),
-                None => std::future::pending().await,
-            }
+        h.top_up();
+        let (from_node, to_node) = match h.conn.as_mut() {
+            Some(Conn {
+                reader,
+                writer,
+                outbound,
+                ..
+            }) => (
+                Some(reader),
+                Some((writer, &outbound[..])).filter(|(_, o)| !o.is_empty()),
+            ),
+            None => (None, None),
         };
         tokio::select! {
             _ = sigterm.recv() => {
@@ -257,11 +259,12 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
                 break;
             }
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => h.accept(stream, &down_tx),
+                Ok((stream, _)) => h.accept(stream),
                 // Out of descriptors, say: not a reason to spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             },
-            Some((id, down)) = down_rx.recv() => h.heard(id, down, &mut typing),
+            read = read_from(from_node, &mut inbound) => h.took_in(read, &inbound, &mut typing),
+            wrote = write_to(to_node) => h.put_out(wrote),
             read = pty_out.read(&mut output), if read_pty => match read {
                 Ok(n) if n > 0 => {
                     roam_hops::mark(roam_hops::Hop::HolderEchoRead);
@@ -282,11 +285,6 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
                     Err(_) => typing.break_off(),
                 }
             }
-            Some(permit) = slot => {
-                if let Some(frame) = h.next_frame() {
-                    permit.send(frame);
-                }
-            }
             code = &mut exit_rx, if h.exited.is_none() => {
                 h.exited = Some(code.unwrap_or(-1));
             }
@@ -297,7 +295,7 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
 }
 
 impl Holder {
-    fn accept(&mut self, stream: UnixStream, down_tx: &mpsc::Sender<(u64, Option<Down>)>) {
+    fn accept(&mut self, stream: UnixStream) {
         let ours = stream
             .peer_cred()
             .is_ok_and(|c| c.uid() == nix::unistd::getuid().as_raw());
@@ -309,8 +307,7 @@ impl Holder {
         self.conn = None;
         self.next_conn += 1;
         let id = self.next_conn;
-        let (mut rd, mut wr) = stream.into_split();
-        let (frames, mut queued) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+        let (reader, writer) = stream.into_split();
         let mut hello = Vec::new();
         Up::Hello(Hello {
             version: wire::version(),
@@ -322,41 +319,88 @@ impl Holder {
             already_sent: self.delivered - self.acked,
         })
         .encode(&mut hello);
-        let _ = frames.try_send(hello);
-        let writer = tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            while let Some(frame) = queued.recv().await {
-                if wr.write_all(&frame).await.is_err() {
-                    break;
-                }
-                if wire::is_output(&frame) {
-                    roam_hops::mark(roam_hops::Hop::HolderEchoSent);
-                }
-            }
-        });
-        let down_tx = down_tx.clone();
-        let reader = tokio::spawn(async move {
-            while let Ok(Some(down)) = wire::read_down(&mut rd).await {
-                if matches!(down, Down::Input(_)) {
-                    roam_hops::mark(roam_hops::Hop::HolderKeyRead);
-                }
-                if down_tx.send((id, Some(down))).await.is_err() {
-                    return;
-                }
-            }
-            let _ = down_tx.send((id, None)).await;
-        });
         self.conn = Some(Conn {
             id,
-            frames,
+            reader,
+            writer,
+            inbound: Vec::new(),
+            outbound: hello,
+            outbound_has_output: false,
             attached: false,
             sent: self.acked,
             input_written: 0,
             told_written: 0,
             told_eof: false,
             told_exit: false,
-            tasks: [writer, reader],
         });
+    }
+
+    /// Bytes from the node: each whole frame is heard; the connection goes
+    /// at its end, on an error, or on a frame that is not ours.
+    fn took_in(&mut self, read: std::io::Result<usize>, buf: &[u8], typing: &mut Typing) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let n = match read {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.conn = None;
+                return;
+            }
+        };
+        conn.inbound.extend_from_slice(&buf[..n]);
+        let (id, mut downs, mut at) = (conn.id, Vec::new(), 0);
+        let whole = loop {
+            match wire::split_frame(&conn.inbound[at..]) {
+                Ok(Some((kind, payload, len))) => match Down::decode(kind, payload) {
+                    Ok(down) => {
+                        downs.push(down);
+                        at += len;
+                    }
+                    Err(_) => break false,
+                },
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        conn.inbound.drain(..at);
+        for down in downs {
+            if matches!(down, Down::Input(_)) {
+                roam_hops::mark(roam_hops::Hop::HolderKeyRead);
+            }
+            self.heard(id, Some(down), typing);
+        }
+        if !whole {
+            self.heard(id, None, typing);
+        }
+    }
+
+    /// `wrote` bytes of the outbound frames went out; on an error the
+    /// connection goes.
+    fn put_out(&mut self, wrote: std::io::Result<usize>) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        match wrote {
+            Ok(n) if n > 0 => {
+                conn.outbound.drain(..n);
+                if conn.outbound.is_empty() && conn.outbound_has_output {
+                    conn.outbound_has_output = false;
+                    roam_hops::mark(roam_hops::Hop::HolderEchoSent);
+                }
+            }
+            _ => self.conn = None,
+        }
+    }
+
+    /// Encodes what the attached node is due next, up to `OUT_LOW` waiting.
+    fn top_up(&mut self) {
+        while let Some(conn) = self.conn.as_ref() {
+            if conn.outbound.len() >= OUT_LOW || !self.has_news(conn) {
+                return;
+            }
+            self.next_frame();
+        }
     }
 
     fn heard(&mut self, id: u64, down: Option<Down>, typing: &mut Typing) {
@@ -401,11 +445,13 @@ impl Holder {
                 || (self.exited.is_some() && !c.told_exit))
     }
 
-    /// The next frame for the attached node: how much of its input is
-    /// written (a few bytes that let it type on), output, then the end of
-    /// the terminal, then the exit.
-    fn next_frame(&mut self) -> Option<Vec<u8>> {
-        let conn = self.conn.as_mut()?;
+    /// Encodes the next frame for the attached node: how much of its input
+    /// is written (a few bytes that let it type on), output, then the end
+    /// of the terminal, then the exit.
+    fn next_frame(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
         let up = if conn.told_written < conn.input_written {
             conn.told_written = conn.input_written;
             Up::Written(conn.input_written)
@@ -425,11 +471,26 @@ impl Holder {
             conn.told_exit = true;
             Up::Exited(code)
         } else {
-            return None;
+            return;
         };
-        let mut frame = Vec::new();
-        up.encode(&mut frame);
-        Some(frame)
+        conn.outbound_has_output |= matches!(up, Up::Output(_));
+        up.encode(&mut conn.outbound);
+    }
+}
+
+/// Reads what the node sent, if one is attached. Cancel-safe.
+async fn read_from(reader: Option<&mut OwnedReadHalf>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match reader {
+        Some(reader) => reader.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes what the socket takes of the frames waiting, if any. Cancel-safe.
+async fn write_to(to: Option<(&mut OwnedWriteHalf, &[u8])>) -> std::io::Result<usize> {
+    match to {
+        Some((writer, bytes)) => writer.write(bytes).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -211,16 +211,29 @@ impl Down {
     }
 }
 
-/// Whether an encoded frame is an `Up::Output`.
-pub fn is_output(frame: &[u8]) -> bool {
-    frame.first() == Some(&OUTPUT)
-}
-
 /// Input longer than a frame goes in several.
 pub fn input_frames(bytes: &[u8]) -> impl Iterator<Item = Down> + '_ {
     bytes
         .chunks(MAX_PAYLOAD)
         .map(|chunk| Down::Input(chunk.to_vec()))
+}
+
+/// A whole frame in a buffer: its kind, its payload, and its length with
+/// the header.
+pub type Framed<'a> = (u8, &'a [u8], usize);
+
+/// The first whole frame in `buf`; `None` while it is not all there.
+pub fn split_frame(buf: &[u8]) -> Result<Option<Framed<'_>>, WireError> {
+    let Some(head) = buf.get(..5) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > MAX_PAYLOAD + 64 {
+        return Err(WireError::TooLong(len));
+    }
+    Ok(buf
+        .get(5..5 + len)
+        .map(|payload| (head[0], payload, 5 + len)))
 }
 
 /// Reads one frame; `None` at a clean end of the stream (between frames).
@@ -252,13 +265,6 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 pub async fn read_up<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Up>, WireError> {
     match read_frame(r).await? {
         Some((kind, payload)) => Up::decode(kind, &payload).map(Some),
-        None => Ok(None),
-    }
-}
-
-pub async fn read_down<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Down>, WireError> {
-    match read_frame(r).await? {
-        Some((kind, payload)) => Down::decode(kind, &payload).map(Some),
         None => Ok(None),
     }
 }
@@ -410,11 +416,33 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn frames_split_out_of_a_buffer_as_written() {
+        let mut buf = Vec::new();
+        Down::Input(b"hi".to_vec()).encode(&mut buf);
+        Down::Ack(7).encode(&mut buf);
+        let (kind, payload, len) = split_frame(&buf).unwrap().unwrap();
+        assert_eq!(
+            Down::decode(kind, payload).unwrap(),
+            Down::Input(b"hi".to_vec())
+        );
+        let (kind, payload, _) = split_frame(&buf[len..]).unwrap().unwrap();
+        assert_eq!(Down::decode(kind, payload).unwrap(), Down::Ack(7));
+        assert!(split_frame(&buf[..len - 1]).unwrap().is_none());
+        assert!(matches!(
+            split_frame(&[INPUT, 0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::TooLong(_))
+        ));
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(kind: u8, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = Up::decode(kind, &payload);
             let _ = Down::decode(kind, &payload);
+            let mut framed = vec![kind];
+            framed.extend_from_slice(&payload);
+            let _ = split_frame(&framed);
         }
     }
 }

@@ -41,9 +41,11 @@ pub fn measure(bins: &Bins, root: &Path, repo: &Path, marker: &str) -> anyhow::R
     let repo = repo.to_str().context("repo path is not UTF-8")?;
     node.roam(&["new", "hops", "--repo", repo, "--agent", "cat"])?;
     node.roam(&["send", "hops", marker])?;
-    wait::poll("cat to echo the ready line", Duration::from_millis(50), || {
-        Ok(node.roam(&["logs", "hops"])?.contains(marker).then_some(()))
-    })?;
+    wait::poll(
+        "cat to echo the ready line",
+        Duration::from_millis(50),
+        || Ok(node.roam(&["logs", "hops"])?.contains(marker).then_some(())),
+    )?;
     let mut term = node.attach("hops", root)?;
     term.settle(marker)?;
 
@@ -72,7 +74,10 @@ fn read_marks(dir: &Path) -> anyhow::Result<Vec<(u64, Hop)>> {
         let text = std::fs::read_to_string(entry?.path())?;
         for line in text.lines() {
             let mut words = line.split_whitespace();
-            let hop = words.next().and_then(|w| w.parse().ok()).and_then(Hop::from_id);
+            let hop = words
+                .next()
+                .and_then(|w| w.parse().ok())
+                .and_then(Hop::from_id);
             let at = words.next().and_then(|w| w.parse::<u64>().ok());
             if let (Some(hop), Some(at)) = (hop, at) {
                 marks.push((at, hop));
