@@ -15,6 +15,7 @@
 mod floors;
 mod hops;
 mod latency;
+mod load;
 mod sessions;
 mod setup;
 mod summary;
@@ -28,7 +29,7 @@ use roam_bench::sshd::Sshd;
 
 use sessions::{Session, Tmux};
 use setup::{ECHO_WS, FLOOD_WS, READY};
-use summary::{Anchors, Summary, Way};
+use summary::{Anchors, Loaded, Summary, Way};
 
 /// The flood: 100 000 lines of 100 characters (10.1 MB).
 const FLOOD: Flood = Flood {
@@ -89,6 +90,15 @@ fn run() -> anyhow::Result<Summary> {
     let remote = sessions::ssh_agent(&bins.agent, &agent_dir)?;
     let flood_ssh = flood(sessions::ssh(&sshd, &remote, "> ", root)?)?;
 
+    eprintln!(
+        "mesh-bench: keystroke echo again with {} agents on A printing a line every {} ms each",
+        load::LOAD_AGENTS,
+        load::LOAD_EVERY_MS
+    );
+    load::start(&mesh.a, &mesh.repo)?;
+    let loaded_local = keystrokes(sessions::attach(&mesh.a, ECHO_WS, READY, root)?)?;
+    let loaded_remote = keystrokes(sessions::attach(&mesh.b, ECHO_WS, READY, root)?)?;
+
     drop(sshd);
     drop(mesh);
     Ok(Summary {
@@ -112,6 +122,10 @@ fn run() -> anyhow::Result<Summary> {
             holder: keys_holder,
         },
         hops,
+        loaded: Loaded {
+            local: loaded_local,
+            remote: loaded_remote,
+        },
     })
 }
 

@@ -30,6 +30,14 @@ pub struct Summary {
     pub local: Way,
     pub anchors: Anchors,
     pub hops: crate::hops::Breakdown,
+    pub loaded: Loaded,
+}
+
+/// Keystroke round trips with `load` running on A.
+#[derive(Debug)]
+pub struct Loaded {
+    pub local: Vec<Duration>,
+    pub remote: Vec<Duration>,
 }
 
 /// Keystroke round trips of what a user would run without roam, and of the
@@ -153,11 +161,30 @@ impl Summary {
         )?;
         self.write_breakdown(out)?;
         self.write_hops(out)?;
+        self.write_loaded(out)?;
         for (name, way) in ways {
             let note = f.resync_note(&way.runs);
             if !note.is_empty() {
                 writeln!(out, "  {name}:{note}")?;
             }
+        }
+        Ok(())
+    }
+
+    /// Keystrokes while other agents print, against the same way idle.
+    fn write_loaded(&self, out: &mut String) -> std::fmt::Result {
+        for (label, p) in PERCENTILES {
+            let at = |keys: &[Duration]| ms(percentile(keys, p));
+            writeln!(
+                out,
+                "keystroke {label} with {} agents on A printing a line every {} ms each: roam attach on A {:.2} ms ({:.2}x idle); roam attach B->A {:.2} ms ({:.2}x idle)",
+                crate::load::LOAD_AGENTS,
+                crate::load::LOAD_EVERY_MS,
+                at(&self.loaded.local),
+                at(&self.loaded.local) / at(&self.local.keys),
+                at(&self.loaded.remote),
+                at(&self.loaded.remote) / at(&self.remote.keys),
+            )?;
         }
         Ok(())
     }
