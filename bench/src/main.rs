@@ -1,8 +1,8 @@
 //! `roam-bench`: the foundation benchmark. One run measures workspace creation
 //! against plain `git worktree add`, the memory of the node (idle and with
 //! agents) and of its agents' holders, and output throughput through
-//! `roam attach` and through a holder against a bare PTY, then prints a
-//! table. Everything runs in a temp dir with its own node, removed at the end.
+//! `roam attach` and through a holder against a bare PTY, and `roam ls` at
+//! scale, then prints a table. Everything runs in a temp dir with its own node, removed at the end.
 
 mod foundation;
 
@@ -11,7 +11,7 @@ use roam_bench::flood::Flood;
 use roam_bench::node::{Bins, Node};
 
 use foundation::report::Report;
-use foundation::{repo, rss, throughput, worktree};
+use foundation::{listing, repo, rss, throughput, worktree};
 
 /// `roam new` and `git worktree add` runs each.
 const CREATE_RUNS: usize = 10;
@@ -62,11 +62,19 @@ fn run() -> anyhow::Result<Report> {
     eprintln!("roam-bench: output throughput x{FLOOD_RUNS}");
     let throughput = throughput::bench(&node, "ws0", root.path(), FLOOD, FLOOD_RUNS)?;
 
+    eprintln!(
+        "roam-bench: roam ls with {} workspaces of {} agents",
+        listing::WORKSPACES,
+        listing::AGENTS_EACH
+    );
+    let listing = listing::bench(&node, &repo, AGENTS)?;
+
     drop(node);
     Ok(Report {
         repo,
         creation,
         rss,
         throughput,
+        listing,
     })
 }

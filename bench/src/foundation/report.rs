@@ -5,6 +5,7 @@ use std::fmt::Write;
 use roam_bench::flood::Flood;
 use roam_bench::report::{MIB, mib, ms, ms_list, percentile, profile};
 
+use super::listing::Listing;
 use super::repo::BenchRepo;
 use super::rss::Rss;
 use super::throughput::Throughput;
@@ -20,6 +21,7 @@ pub struct Report {
     pub creation: Creation,
     pub rss: Rss,
     pub throughput: Throughput,
+    pub listing: Listing,
 }
 
 impl Report {
@@ -47,6 +49,13 @@ impl Report {
         )?;
         writeln!(out, "  roam new ms        {}", ms_list(&c.roam))?;
         writeln!(out, "  git worktree ms    {}", ms_list(&c.git))?;
+        writeln!(
+            out,
+            "  roam ls ms         {} ({} workspaces, {} agents)",
+            ms_list(&self.listing.runs),
+            self.listing.workspaces,
+            self.listing.agents
+        )?;
         writeln!(
             out,
             "  node rss           idle {:.1} MiB, before agents {:.1} MiB, with {} agents {:.1} MiB",
@@ -101,6 +110,15 @@ impl Report {
             ms(git50),
             ms(git90),
             ms(roam50) / ms(git50)
+        )?;
+        let l = &self.listing;
+        writeln!(
+            out,
+            "roam ls            {} workspaces, {} agents: p50 {:.1} ms p90 {:.1} ms (goal ≤ 50 ms)",
+            l.workspaces,
+            l.agents,
+            ms(percentile(&l.runs, 0.5)),
+            ms(percentile(&l.runs, 0.9))
         )?;
         let per_agent = r.with_agents.saturating_sub(r.before_agents) as f64 / r.agents as f64;
         let holders = r.holders.max(1) as f64;
