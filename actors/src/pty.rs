@@ -344,6 +344,14 @@ impl Actor for PtyActor {
     }
 }
 
+/// However the actor ends (a failure skips `post_stop`), viewers holding
+/// the keys never keep the terminal's writer alive.
+impl Drop for PtyState {
+    fn drop(&mut self) {
+        self.keys.close();
+    }
+}
+
 impl PtyState {
     fn start(myself: ActorRef<PtyMsg>, spec: PtySpec) -> Result<PtyState, ActorProcessingErr> {
         let mut scrollback = Scrollback::open(&spec.scrollback_path, spec.scrollback_bytes)?;

@@ -1,5 +1,5 @@
-//! Where `roam attach` reads keys from. When standard input is the
-//! terminal, the terminal is opened again (`/dev/tty`) and read without
+//! Where `roam attach` reads keys from. When standard input is a
+//! terminal, that terminal is opened again (by its name) and read without
 //! blocking on the runtime's own thread: a key then reaches the node with
 //! no thread waking another on the way, the dearest step a keystroke had.
 //! The new open file is ours alone, so making it non-blocking never
@@ -7,7 +7,7 @@
 //! read on a thread of its own.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tokio::io::AsyncReadExt;
@@ -45,9 +45,11 @@ impl Keyboard {
     }
 }
 
-/// The controlling terminal, opened anew, if it is what standard input is.
+/// Standard input's terminal, opened anew under its own name (not
+/// `/dev/tty`, which is a device of its own), if standard input is one.
 fn open_terminal() -> Option<pipe::Receiver> {
-    let tty = std::fs::File::open("/dev/tty").ok()?;
+    let name = nix::unistd::ttyname(std::io::stdin().as_fd()).ok()?;
+    let tty = std::fs::File::open(name).ok()?;
     let same = match (
         nix::sys::stat::fstat(0),
         nix::sys::stat::fstat(tty.as_raw_fd()),

@@ -145,12 +145,17 @@ struct Typing {
 }
 
 impl Typing {
-    fn push(&mut self, id: u64, bytes: Vec<u8>) {
-        if self.broken || bytes.is_empty() || self.queued + bytes.len() > INPUT_BOUND {
-            return;
+    /// Queues `bytes`; false if they are dropped (past the bound, or the
+    /// terminal is gone).
+    fn push(&mut self, id: u64, bytes: Vec<u8>) -> bool {
+        if self.broken || self.queued + bytes.len() > INPUT_BOUND {
+            return false;
         }
-        self.queued += bytes.len();
-        self.chunks.push_back((id, bytes));
+        if !bytes.is_empty() {
+            self.queued += bytes.len();
+            self.chunks.push_back((id, bytes));
+        }
+        true
     }
 
     fn pending(&self) -> Option<&[u8]> {
@@ -171,11 +176,13 @@ impl Typing {
         Some((id, len))
     }
 
-    fn break_off(&mut self) {
+    /// Writing failed: what was queued is dropped; each chunk's
+    /// connection and length.
+    fn break_off(&mut self) -> Vec<(u64, usize)> {
         self.broken = true;
-        self.chunks.clear();
         self.at = 0;
         self.queued = 0;
+        self.chunks.drain(..).map(|(id, b)| (id, b.len())).collect()
     }
 }
 
@@ -191,6 +198,8 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
         .map_err(|e| HolderError::Pty(e.to_string()))?;
     let mut cmd = CommandBuilder::from_argv(args.argv.iter().map(Into::into).collect());
     cmd.cwd(&args.cwd);
+    // A benchmark's hop notes are the node's and ours, not the agent's.
+    cmd.env_remove(roam_hops::DIR);
     let child = pair.slave.spawn_command(cmd).map_err(|e| {
         let _ = std::fs::remove_file(&args.socket);
         HolderError::Start {
@@ -217,6 +226,7 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
         let _ = exit_tx.send(session::wait_exit_code(agent_pid as i32));
     });
     let mut inbound = vec![0u8; wire::MAX_PAYLOAD];
+    let mut accept_after = None;
 
     let mut h = Holder {
         args,
@@ -258,11 +268,13 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
                 .await;
                 break;
             }
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if accept_after.is_none() => match accepted {
                 Ok((stream, _)) => h.accept(stream),
-                // Out of descriptors, say: not a reason to spin.
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                // Out of descriptors, say: not a reason to spin, nor to
+                // hold up the agent's I/O.
+                Err(_) => accept_after = Some(tokio::time::Instant::now() + Duration::from_millis(100)),
             },
+            _ = pause(accept_after) => accept_after = None,
             read = read_from(from_node, &mut inbound) => h.took_in(read, &inbound, &mut typing),
             wrote = write_to(to_node) => h.put_out(wrote),
             read = pty_out.read(&mut output), if read_pty => match read {
@@ -282,7 +294,11 @@ async fn serve(args: HolderArgs) -> Result<(), HolderError> {
                             h.written(id, len);
                         }
                     }
-                    Err(_) => typing.break_off(),
+                    Err(_) => {
+                        for (id, len) in typing.break_off() {
+                            h.written(id, len);
+                        }
+                    }
                 }
             }
             code = &mut exit_rx, if h.exited.is_none() => {
@@ -412,7 +428,14 @@ impl Holder {
             Some(Down::Attach(version)) if version == wire::version() => conn.attached = true,
             // A node of another protocol: it ends us by signal.
             Some(Down::Attach(_)) => self.conn = None,
-            Some(Down::Input(bytes)) => typing.push(id, bytes),
+            Some(Down::Input(bytes)) => {
+                // Dropped input counts as written: its room goes back to
+                // the node, which would otherwise wait for it for good.
+                let len = bytes.len();
+                if !typing.push(id, bytes) {
+                    self.written(id, len);
+                }
+            }
             Some(Down::Resize { rows, cols }) => {
                 let _ = self.master.resize(PtySize {
                     rows: rows.max(1),
@@ -475,6 +498,14 @@ impl Holder {
         };
         conn.outbound_has_output |= matches!(up, Up::Output(_));
         up.encode(&mut conn.outbound);
+    }
+}
+
+/// Until `until`, if set. Cancel-safe.
+async fn pause(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
     }
 }
 

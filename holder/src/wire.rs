@@ -14,8 +14,8 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Bumped on any change to a frame's layout or meaning.
-pub const VERSION: u16 = 1;
+/// Bumped on any change to a frame's layout or meaning (2: `Up::Written`).
+pub const VERSION: u16 = 2;
 
 /// What tests set (in a node's environment, which its holders inherit) for
 /// the node and its holders to speak another protocol version, standing for
@@ -83,7 +83,8 @@ pub enum Up {
     /// The agent ended with this code (128 + signal for a signal).
     Exited(i32),
     /// Every byte of this connection's input before this offset is written
-    /// to the agent's terminal: the node's bound on input not yet written
+    /// to the agent's terminal (or dropped, past the holder's own bound or
+    /// once the terminal is gone): the node's bound on input not yet written
     /// holds across the socket, and an agent that stops reading stops the
     /// node's typing, not the holder's memory.
     Written(u64),

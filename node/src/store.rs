@@ -33,6 +33,8 @@ pub struct Store {
     hosts: sled::Tree,
     /// The holders this node started (`roam_holder`), by workspace and agent.
     holders: sled::Tree,
+    /// One flush at a time (`durable`).
+    flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,7 @@ impl Store {
             roster: db.open_tree(ROSTER)?,
             hosts: db.open_tree(HOSTS)?,
             holders: db.open_tree(HOLDERS)?,
+            flushing: Default::default(),
         };
         let meta = db.open_tree(META)?;
         let quarantine = db.open_tree(QUARANTINE)?;
@@ -246,11 +249,23 @@ impl Store {
     }
 
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.workspaces.flush_async().await?;
-        self.roster.flush_async().await?;
-        self.hosts.flush_async().await?;
-        self.holders.flush_async().await?;
-        Ok(())
+        // One log under every tree: one flush makes them all durable.
+        Ok(self.durable(&self.workspaces).await?)
+    }
+
+    /// Makes every write so far durable (sled has one log for all trees).
+    /// One flush at a time, the blocking one, off the async threads:
+    /// sled 0.34.7's `flush_async` deadlocks when called concurrently
+    /// (spacejam/sled#1308, fixed after that release), which left a node
+    /// with 100 agents unable to stop
+    /// (`concurrent_durable_writes_never_deadlock`).
+    async fn durable(&self, tree: &sled::Tree) -> Result<(), sled::Error> {
+        let _one = self.flushing.lock().await;
+        let tree = tree.clone();
+        tokio::task::spawn_blocking(move || tree.flush())
+            .await
+            .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?
+            .map(drop)
     }
 
     /// The saved roster; unreadable entries are skipped and logged.
@@ -274,7 +289,7 @@ impl Store {
         for m in members {
             insert(&self.roster, &m.peer, MEMBER, m)?;
         }
-        self.roster.flush_async().await?;
+        self.durable(&self.roster).await?;
         Ok(())
     }
 
@@ -288,13 +303,13 @@ impl Store {
 
     pub async fn save_host(&self, host: &crate::hosts::HostRecord) -> Result<(), StoreError> {
         insert(&self.hosts, &host.alias, HOST, host)?;
-        self.hosts.flush_async().await?;
+        self.durable(&self.hosts).await?;
         Ok(())
     }
 
     pub async fn remove_host(&self, alias: &str) -> Result<(), StoreError> {
         self.hosts.remove(alias.as_bytes())?;
-        self.hosts.flush_async().await?;
+        self.durable(&self.hosts).await?;
         Ok(())
     }
 }
@@ -369,7 +384,7 @@ impl Persist for Store {
     fn save<'a>(&'a self, record: &'a WorkspaceRecord) -> BoxFuture<'a, Result<(), PersistError>> {
         Box::pin(async move {
             insert(&self.workspaces, &record.name, WORKSPACE, record).map_err(write_err)?;
-            self.workspaces.flush_async().await.map_err(write_err)?;
+            self.durable(&self.workspaces).await.map_err(write_err)?;
             Ok(())
         })
     }
@@ -377,7 +392,7 @@ impl Persist for Store {
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PersistError>> {
         Box::pin(async move {
             self.workspaces.remove(name.as_bytes()).map_err(write_err)?;
-            self.workspaces.flush_async().await.map_err(write_err)?;
+            self.durable(&self.workspaces).await.map_err(write_err)?;
             Ok(())
         })
     }
@@ -389,7 +404,7 @@ impl Persist for Store {
         Box::pin(async move {
             let key = holder_key(&record.workspace, &record.agent);
             insert(&self.holders, &key, HOLDER, record).map_err(write_err)?;
-            self.holders.flush_async().await.map_err(write_err)?;
+            self.durable(&self.holders).await.map_err(write_err)?;
             Ok(())
         })
     }
@@ -406,7 +421,7 @@ impl Persist for Store {
                 .holders
                 .compare_and_swap(key.as_bytes(), Some(expected), None::<Vec<u8>>)
                 .map_err(write_err)?;
-            self.holders.flush_async().await.map_err(write_err)?;
+            self.durable(&self.holders).await.map_err(write_err)?;
             Ok(())
         })
     }

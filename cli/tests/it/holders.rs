@@ -199,7 +199,13 @@ fn a_holder_of_another_protocol_is_refused_by_name_ended_and_its_agent_resumed()
     kill9_node(&node);
 
     node.ok(&["up"]);
-    node.wait_logs("old", "speaks protocol 99 and this roam speaks 1");
+    node.wait_logs(
+        "old",
+        &format!(
+            "speaks protocol 99 and this roam speaks {}",
+            roam_holder::wire::VERSION
+        ),
+    );
     node.wait_logs("old", "resumed session");
     assert!(!alive(pid), "the old holder's agent was ended");
     assert!(!alive(holder), "the old holder was ended");

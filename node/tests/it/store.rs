@@ -106,6 +106,43 @@ async fn saved_records_survive_reopen_and_removal_is_durable() {
     assert_eq!(store.load("b").unwrap(), Some(record("b")));
 }
 
+/// Caught a node with 100 agents that never stopped: each agent's stop
+/// forgets its holder with a flushed write, all at once, and sled's
+/// concurrent `flush_async` deadlocked. Whether that deadlock strikes
+/// depends on timing, so this can pass on a build that has it; it fails
+/// (times out) on the run where it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_durable_writes_never_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open_store(dir.path(), PEER).unwrap());
+    let writes = (0..200).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let holder = roam_actors::model::HolderRecord {
+                workspace_id: format!("id{i}"),
+                workspace: format!("ws{i}"),
+                agent: "a".into(),
+                socket: format!("/nowhere/{i}.sock"),
+                holder_pid: i,
+                holder_start: 1,
+                agent_pid: i,
+                agent_start: 1,
+                boot: "boot".into(),
+            };
+            store.save_holder(&holder).await.unwrap();
+            store.save(&record(&format!("ws{i}"))).await.unwrap();
+            store.remove_holder(&holder).await.unwrap();
+        })
+    });
+    let all = futures::future::join_all(writes);
+    let done = tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("200 concurrent durable writes did not finish within 60 s");
+    assert!(done.iter().all(Result::is_ok));
+    assert!(store.holders().is_empty());
+    assert_eq!(store.all().len(), 200);
+}
+
 #[test]
 fn the_store_of_the_release_before_versioned_records_opens_with_every_workspace() {
     let dir = golden_copy("store-v1");
