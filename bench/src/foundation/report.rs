@@ -51,10 +51,11 @@ impl Report {
         writeln!(out, "  git worktree ms    {}", ms_list(&c.git))?;
         writeln!(
             out,
-            "  roam ls ms         {} ({} workspaces, {} agents)",
+            "  roam ls ms         {} ({} workspaces, {} agents; the fewest any listing showed: {})",
             ms_list(&self.listing.runs),
             self.listing.workspaces,
-            self.listing.agents
+            self.listing.agents,
+            self.listing.fewest_listed
         )?;
         writeln!(
             out,
@@ -114,11 +115,18 @@ impl Report {
         let l = &self.listing;
         writeln!(
             out,
-            "roam ls            {} workspaces, {} agents: p50 {:.1} ms p90 {:.1} ms (goal ≤ 50 ms)",
+            "roam ls            {} workspaces, {} agents: p50 {:.1} ms p90 {:.1} ms (goal ≤ 50 ms){}",
             l.workspaces,
             l.agents,
             ms(percentile(&l.runs, 0.5)),
-            ms(percentile(&l.runs, 0.9))
+            ms(percentile(&l.runs, 0.9)),
+            match l.fewest_listed < l.workspaces {
+                true => format!(
+                    "; a listing showed only {} of {} workspaces",
+                    l.fewest_listed, l.workspaces
+                ),
+                false => String::new(),
+            }
         )?;
         let per_agent = r.with_agents.saturating_sub(r.before_agents) as f64 / r.agents as f64;
         let holders = r.holders.max(1) as f64;
