@@ -38,6 +38,7 @@ mod receive;
 mod repo;
 mod restore;
 mod send;
+mod status_index;
 mod temp_index;
 mod transfer;
 mod verify;

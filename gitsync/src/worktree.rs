@@ -14,6 +14,8 @@ pub struct Worktree {
     /// Extra environment for every git call; only tests set it, to simulate
     /// machines without a configured identity.
     pub(crate) extra_env: Vec<(OsString, OsString)>,
+    /// Its git directory (`.git`, or `.git/worktrees/NAME` of a linked one).
+    pub(crate) git_dir: PathBuf,
 }
 
 /// How a worktree differs from its base and from its own HEAD.
@@ -36,7 +38,7 @@ impl Worktree {
             });
         }
         let (out, display) = Git::new(path)
-            .args(["rev-parse", "--show-toplevel"])
+            .args(["rev-parse", "--show-toplevel", "--absolute-git-dir"])
             .output()?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -49,11 +51,18 @@ impl Worktree {
                 cmd::failed(display, &out)
             });
         }
-        let top = String::from_utf8_lossy(&out.stdout);
-        let top = top.trim_end_matches('\n');
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let (Some(top), Some(git_dir)) = (lines.next(), lines.next()) else {
+            return Err(GitError::UnexpectedOutput {
+                command: display,
+                output: text.into_owned(),
+            });
+        };
         Ok(Worktree {
             path: cmd::canonical(Path::new(top))?,
             extra_env: Vec::new(),
+            git_dir: PathBuf::from(git_dir),
         })
     }
 
@@ -137,7 +146,17 @@ impl Worktree {
             command: display,
             output: counts,
         })?;
-        let dirty_files = count_entries(&self.porcelain("all")?);
+        // Against Roam's own copy of the index (`status_index`): this is
+        // what `roam ls` runs for every workspace.
+        let mut dirty =
+            self.git()
+                .args(["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
+        if let Some(copy) = crate::status_index::current(&self.git_dir) {
+            dirty = dirty
+                .env("GIT_INDEX_FILE", copy)
+                .env("GIT_OPTIONAL_LOCKS", "1");
+        }
+        let dirty_files = count_entries(&dirty.run_bytes()?);
         Ok(WorktreeStatus {
             ahead,
             behind,
@@ -146,6 +165,7 @@ impl Worktree {
     }
 
     /// Whether anything is staged, modified, or untracked (and not ignored).
+    /// Against the real index: what decides whether work is saved.
     pub fn is_dirty(&self) -> Result<bool> {
         // "normal" lists an untracked directory once instead of walking it; enough for yes/no.
         Ok(!self.porcelain("normal")?.is_empty())

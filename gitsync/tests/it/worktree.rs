@@ -140,3 +140,61 @@ fn files_an_agent_owns_are_excluded_in_info_exclude_once_and_nothing_committed_c
     assert!(!path.join(".gitignore").exists());
     assert_eq!(git(&path, &["status", "--porcelain"]).trim(), "?? work.txt");
 }
+
+/// Status runs against Roam's own copy of the index (so that it may keep
+/// what it learns, where the agent's index must not be touched): the copy
+/// is taken again whenever the index changes, so staging and committing
+/// show at once.
+#[test]
+fn status_follows_the_index_through_staging_and_commits() {
+    let r = TestRepo::new();
+    let repo = Repo::discover(&r.dir).unwrap();
+    let path = r.outside("wt");
+    repo.add_worktree(&path, "roam/s", "main").unwrap();
+    let wt = Worktree::open(&path).unwrap();
+    assert_eq!(wt.status("main").unwrap(), WorktreeStatus::default());
+
+    std::fs::write(path.join("new.txt"), "n\n").unwrap();
+    git(&path, &["add", "new.txt"]);
+    assert_eq!(wt.status("main").unwrap().dirty_files, 1);
+    git(&path, &["rm", "-q", "--cached", "new.txt"]);
+    std::fs::remove_file(path.join("new.txt")).unwrap();
+    assert_eq!(wt.status("main").unwrap().dirty_files, 0);
+
+    std::fs::write(path.join("README"), "changed\n").unwrap();
+    git(&path, &["add", "README"]);
+    assert_eq!(wt.status("main").unwrap().dirty_files, 1);
+    git(
+        &path,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "c",
+        ],
+    );
+    let status = wt.status("main").unwrap();
+    assert_eq!((status.ahead, status.dirty_files), (1, 0));
+    // The agent's own index is never the one status rewrites.
+    let index = std::fs::read(wt_git_dir(&path).join("index")).unwrap();
+    std::fs::write(path.join("README"), "again\n").unwrap();
+    assert_eq!(wt.status("main").unwrap().dirty_files, 1);
+    assert_eq!(
+        std::fs::read(wt_git_dir(&path).join("index")).unwrap(),
+        index
+    );
+}
+
+fn wt_git_dir(path: &std::path::Path) -> std::path::PathBuf {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["rev-parse", "--absolute-git-dir"])
+        .output()
+        .unwrap();
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
