@@ -130,12 +130,13 @@ impl Worktree {
 
     /// Ahead/behind counts of HEAD relative to `base`, and the number of dirty paths.
     pub fn status(&self, base: &str) -> Result<WorktreeStatus> {
+        // The base is resolved first, for an error that names it; HEAD is
+        // left to rev-list (one git process fewer per workspace listed).
         let base_oid = oid::resolve(|| self.git(), base, &self.path)?;
-        let head = oid::resolve(|| self.git(), "HEAD", &self.path)?;
         let command = self
             .git()
             .args(["rev-list", "--left-right", "--count"])
-            .arg(format!("{base_oid}...{head}"));
+            .arg(format!("{base_oid}...HEAD"));
         let display = command.display().to_owned();
         let counts = command.run()?;
         // Output is "<only in base>\t<only in HEAD>".
