@@ -191,17 +191,12 @@ struct Frames {
 
 impl Frames {
     fn next_up(&mut self) -> io::Result<Option<Up>> {
-        let mut head = [0u8; 5];
+        let mut head = [0u8; wire::HEAD];
         match self.stream.read_exact(&mut head) {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             other => other?,
         }
-        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        // The bound `wire::read_frame` puts on a frame.
-        if len > wire::MAX_PAYLOAD + 64 {
-            return Err(io::Error::other(format!("a holder frame of {len} bytes")));
-        }
-        let mut payload = vec![0u8; len];
+        let mut payload = vec![0u8; wire::payload_len(&head).map_err(io::Error::other)?];
         self.stream.read_exact(&mut payload)?;
         Up::decode(head[0], &payload)
             .map(Some)

@@ -22,6 +22,15 @@ pub fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// `p50 0.12 ms p90 0.34 ms …` for the given (label, percentile) points.
+pub fn percentile_list(samples: &[Duration], points: &[(&str, f64)]) -> String {
+    points
+        .iter()
+        .map(|(label, p)| format!("{label} {:.2} ms", ms(percentile(samples, *p))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

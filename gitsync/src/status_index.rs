@@ -28,7 +28,10 @@ pub(crate) fn current(git_dir: &Path) -> Option<PathBuf> {
     if copy.is_file() && std::fs::read_to_string(&from).ok().as_deref() == Some(&stamp) {
         return Some(copy);
     }
-    let tmp = git_dir.join(format!("{COPY}.{}.tmp", std::process::id()));
+    // Two statuses of one worktree may copy at once, even in one process.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = git_dir.join(format!("{COPY}.{}.{n}.tmp", std::process::id()));
     let copied = std::fs::copy(&real, &tmp)
         .and_then(|_| std::fs::rename(&tmp, &copy))
         .is_ok();

@@ -219,22 +219,32 @@ pub fn input_frames(bytes: &[u8]) -> impl Iterator<Item = Down> + '_ {
         .map(|chunk| Down::Input(chunk.to_vec()))
 }
 
+/// The length of a frame's header.
+pub const HEAD: usize = 5;
+
+/// The payload length a frame's header announces, refused past the bound
+/// before anything is allocated for it.
+pub fn payload_len(head: &[u8; HEAD]) -> Result<usize, WireError> {
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    match len > MAX_PAYLOAD + 64 {
+        true => Err(WireError::TooLong(len)),
+        false => Ok(len),
+    }
+}
+
 /// A whole frame in a buffer: its kind, its payload, and its length with
 /// the header.
 pub type Framed<'a> = (u8, &'a [u8], usize);
 
 /// The first whole frame in `buf`; `None` while it is not all there.
 pub fn split_frame(buf: &[u8]) -> Result<Option<Framed<'_>>, WireError> {
-    let Some(head) = buf.get(..5) else {
+    let Some(head) = buf.first_chunk::<HEAD>() else {
         return Ok(None);
     };
-    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if len > MAX_PAYLOAD + 64 {
-        return Err(WireError::TooLong(len));
-    }
+    let len = payload_len(head)?;
     Ok(buf
-        .get(5..5 + len)
-        .map(|payload| (head[0], payload, 5 + len)))
+        .get(HEAD..HEAD + len)
+        .map(|payload| (head[0], payload, HEAD + len)))
 }
 
 /// Reads one frame; `None` at a clean end of the stream (between frames).
@@ -242,7 +252,7 @@ pub fn split_frame(buf: &[u8]) -> Result<Option<Framed<'_>>, WireError> {
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
 ) -> Result<Option<(u8, Vec<u8>)>, WireError> {
-    let mut head = [0u8; 5];
+    let mut head = [0u8; HEAD];
     let mut got = 0;
     while got < head.len() {
         let n = r.read(&mut head[got..]).await?;
@@ -254,11 +264,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         }
         got += n;
     }
-    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if len > MAX_PAYLOAD + 64 {
-        return Err(WireError::TooLong(len));
-    }
-    let mut payload = vec![0u8; len];
+    let mut payload = vec![0u8; payload_len(&head)?];
     r.read_exact(&mut payload).await?;
     Ok(Some((head[0], payload)))
 }

@@ -213,11 +213,13 @@ async fn write(
     let mut buf = Vec::new();
     let mut input_sent = 0u64;
     while let Some((down, room)) = queued.recv().await {
-        let input = matches!(down, Down::Input(_));
-        if let Down::Input(bytes) = &down {
-            input_sent += bytes.len() as u64;
-        }
-
+        let input = match &down {
+            Down::Input(bytes) => {
+                input_sent += bytes.len() as u64;
+                true
+            }
+            _ => false,
+        };
         // Put away before the frame goes out: the holder's answer may
         // come before `write_all` returns.
         if let Some(room) = room {

@@ -33,13 +33,21 @@ fn open_subdir_yields_worktree_top_level() {
     assert_eq!(wt.path(), r.dir);
 }
 
+/// A worktree of `r` on a new branch `roam/s` off `main`, opened.
+fn linked_worktree(r: &TestRepo) -> (std::path::PathBuf, Worktree) {
+    let path = r.outside("wt");
+    Repo::discover(&r.dir)
+        .unwrap()
+        .add_worktree(&path, "roam/s", "main")
+        .unwrap();
+    let wt = Worktree::open(&path).unwrap();
+    (path, wt)
+}
+
 #[test]
 fn clean_fresh_worktree_has_zero_status() {
     let r = TestRepo::new();
-    let repo = Repo::discover(&r.dir).unwrap();
-    let path = r.outside("wt");
-    repo.add_worktree(&path, "roam/s", "main").unwrap();
-    let wt = Worktree::open(&path).unwrap();
+    let (_, wt) = linked_worktree(&r);
     assert_eq!(wt.status("main").unwrap(), WorktreeStatus::default());
     assert!(!wt.is_dirty().unwrap());
 }
@@ -49,9 +57,7 @@ fn status_counts_ahead_behind_and_each_kind_of_dirty_file() {
     let r = TestRepo::new();
     r.commit_file("tracked.txt", "t\n", "tracked");
     r.commit_file("to-rename.txt", "r\n", "rename me");
-    let repo = Repo::discover(&r.dir).unwrap();
-    let path = r.outside("wt");
-    repo.add_worktree(&path, "roam/s", "main").unwrap();
+    let (path, wt) = linked_worktree(&r);
 
     // Two commits ahead, one behind.
     commit_file_in(&path, "a1", "1", "a1");
@@ -68,7 +74,6 @@ fn status_counts_ahead_behind_and_each_kind_of_dirty_file() {
     std::fs::write(path.join(".gitignore"), "*.log\n").unwrap(); // untracked
     std::fs::write(path.join("ignored.log"), "i").unwrap(); // ignored: not counted
 
-    let wt = Worktree::open(&path).unwrap();
     let status = wt.status("main").unwrap();
     assert_eq!(
         status,
@@ -148,10 +153,7 @@ fn files_an_agent_owns_are_excluded_in_info_exclude_once_and_nothing_committed_c
 #[test]
 fn status_follows_the_index_through_staging_and_commits() {
     let r = TestRepo::new();
-    let repo = Repo::discover(&r.dir).unwrap();
-    let path = r.outside("wt");
-    repo.add_worktree(&path, "roam/s", "main").unwrap();
-    let wt = Worktree::open(&path).unwrap();
+    let (path, wt) = linked_worktree(&r);
     assert_eq!(wt.status("main").unwrap(), WorktreeStatus::default());
 
     std::fs::write(path.join("new.txt"), "n\n").unwrap();

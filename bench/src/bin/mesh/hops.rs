@@ -7,15 +7,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use roam_bench::drain::Watched;
 use roam_bench::node::{self, Bins, Node};
 use roam_bench::wait;
 use roam_hops::Hop;
-
-use crate::latency::{GAP, SAMPLES, WARMUP};
 
 /// The median time from each hop to the next, starting at the
 /// benchmark's typing of the key and ending at its seeing of the echo.
@@ -49,19 +46,10 @@ pub fn measure(bins: &Bins, root: &Path, repo: &Path, marker: &str) -> anyhow::R
     let mut term = node.attach("hops", root)?;
     term.settle(marker)?;
 
-    let mut windows = Vec::with_capacity(SAMPLES);
-    for i in 0..WARMUP + SAMPLES {
-        let letter = [b'a' + (i % 26) as u8];
-        let needle = String::from_utf8_lossy(&letter).into_owned();
-        term.drain().arm(&[&needle], false);
-        let (start_ns, start) = (roam_hops::now_ns(), Instant::now());
-        term.type_in(&letter)?;
-        let hit = term.drain().wait_hit()?;
-        if i >= WARMUP {
-            windows.push((start_ns, start_ns + (hit.at - start).as_nanos() as u64));
-        }
-        std::thread::sleep(GAP);
-    }
+    let windows: Vec<(u64, u64)> = crate::latency::timed_keystrokes(&mut term)?
+        .into_iter()
+        .map(|(typed, took)| (typed, typed + took.as_nanos() as u64))
+        .collect();
     term.detach()?;
     drop(node);
     Ok(breakdown(&read_marks(&marks)?, &windows))

@@ -17,17 +17,26 @@ pub const GAP: Duration = Duration::from_millis(10);
 /// `SAMPLES` round trips after `WARMUP`; `term` must be settled, raw, and
 /// echoing through `cat` (which sees no newline, so it prints nothing itself).
 pub fn keystrokes(term: &mut impl Watched) -> anyhow::Result<Vec<Duration>> {
+    Ok(timed_keystrokes(term)?
+        .into_iter()
+        .map(|(_, took)| took)
+        .collect())
+}
+
+/// `keystrokes`, each with when it was typed (`roam_hops::now_ns`, the
+/// clock the hops are noted on).
+pub fn timed_keystrokes(term: &mut impl Watched) -> anyhow::Result<Vec<(u64, Duration)>> {
     let mut samples = Vec::with_capacity(SAMPLES);
     for i in 0..WARMUP + SAMPLES {
         // Letters cycle so that a late echo of one key never passes for the next.
         let letter = [b'a' + (i % 26) as u8];
         let needle = String::from_utf8_lossy(&letter).into_owned();
         term.drain().arm(&[&needle], false);
-        let start = Instant::now();
+        let (typed, start) = (roam_hops::now_ns(), Instant::now());
         term.type_in(&letter)?;
         let hit = term.drain().wait_hit()?;
         if i >= WARMUP {
-            samples.push(hit.at - start);
+            samples.push((typed, hit.at - start));
         }
         std::thread::sleep(GAP);
     }

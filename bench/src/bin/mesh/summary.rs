@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use roam_bench::flood::{Flood, Run};
-use roam_bench::report::{ms, percentile, profile};
+use roam_bench::report::{ms, percentile, percentile_list, profile};
 
 use crate::latency;
 
@@ -84,11 +84,7 @@ impl Summary {
             writeln!(
                 out,
                 "  {name:<18} {} | max {:.2} ms",
-                PERCENTILES
-                    .iter()
-                    .map(|(label, p)| format!("{label} {:.2} ms", ms(percentile(&way.keys, *p))))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                percentile_list(&way.keys, &PERCENTILES),
                 ms(max)
             )?;
         }
@@ -99,15 +95,7 @@ impl Summary {
             ("cat in a PTY", &a.pty),
             ("cat in a holder", &a.holder),
         ] {
-            writeln!(
-                out,
-                "  {name:<19} {}",
-                PERCENTILES
-                    .iter()
-                    .map(|(label, p)| format!("{label} {:.2} ms", ms(percentile(keys, *p))))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )?;
+            writeln!(out, "  {name:<19} {}", percentile_list(keys, &PERCENTILES))?;
         }
         writeln!(
             out,

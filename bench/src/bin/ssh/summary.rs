@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use roam_bench::report::{median, ms, ms_list, percentile, profile};
+use roam_bench::report::{median, ms, ms_list, percentile, percentile_list, profile};
 
 use crate::openssh::Multiplexed;
 use crate::pooled::Pooled;
@@ -38,11 +38,7 @@ fn spread(samples: &[Duration]) -> String {
     let total: Duration = samples.iter().sum();
     format!(
         "{} | max {:.2} ms | total {:.1} ms",
-        PERCENTILES
-            .iter()
-            .map(|(label, p)| format!("{label} {:.2} ms", ms(percentile(samples, *p))))
-            .collect::<Vec<_>>()
-            .join(" "),
+        percentile_list(samples, &PERCENTILES),
         ms(max),
         ms(total)
     )
