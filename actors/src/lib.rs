@@ -42,6 +42,7 @@ pub mod pty;
 pub mod queries;
 pub mod remote;
 pub mod scan;
+pub mod screen;
 pub mod scrollback;
 pub use roam_holder::session;
 pub mod site;

@@ -48,6 +48,7 @@ use crate::holders::Held;
 use crate::markers::Marker;
 use crate::queries::Query;
 use crate::scan::{Piece, Scanner};
+use crate::screen::Screen;
 use crate::scrollback::Scrollback;
 use crate::session::Session;
 
@@ -220,7 +221,7 @@ enum Block {
 
 pub struct PtyState {
     scrollback: Scrollback,
-    screen: vt100::Parser,
+    screen: Screen,
     /// Present when the terminal marks its reattaches.
     markers: Option<Scanner<Marker>>,
     /// Terminal queries, answered here (`queries`).
@@ -355,11 +356,11 @@ impl Drop for PtyState {
 impl PtyState {
     fn start(myself: ActorRef<PtyMsg>, spec: PtySpec) -> Result<PtyState, ActorProcessingErr> {
         let mut scrollback = Scrollback::open(&spec.scrollback_path, spec.scrollback_bytes)?;
-        let mut screen = vt100::Parser::new(nonzero(spec.rows), nonzero(spec.cols), 0);
+        let mut screen = Screen::new(spec.rows, spec.cols);
         screen.process(&scrollback.tail(SCREEN_REBUILD_BYTES));
         let agent_speaks = spec.seen.is_none();
         let seen = spec.seen.unwrap_or_else(|| Seen {
-            rows: rows(&screen),
+            rows: screen.rows(),
             tail: scrollback.tail(SEEN_BYTES),
         });
         if let Some(banner) = &spec.banner {
@@ -496,7 +497,7 @@ impl PtyState {
                 Piece::Bytes(bytes) => self.block_output(&bytes),
                 Piece::Found(_) if self.quiet_queries => {}
                 Piece::Found(query) => {
-                    let answer = query.answer(self.screen.screen().cursor_position());
+                    let answer = query.answer(self.screen.cursor());
                     self.input(answer);
                 }
             }
@@ -658,9 +659,7 @@ impl PtyState {
             Terminal::Held { terminal, .. } => terminal.resize(rows, cols),
             Terminal::Gone => {}
         }
-        self.screen
-            .screen_mut()
-            .set_size(nonzero(rows), nonzero(cols));
+        self.screen.resize(rows, cols);
     }
 
     /// What a terminal that reattaches after this one cuts its missed
@@ -671,14 +670,14 @@ impl PtyState {
             return self.seen.clone();
         }
         Seen {
-            rows: rows(&self.screen),
+            rows: self.screen.rows(),
             tail: self.seen.tail.clone(),
         }
     }
 
     fn subscribe(&self, with_scrollback: bool) -> Subscription {
         Subscription {
-            screen: self.screen.screen().state_formatted().into_bytes(),
+            screen: self.screen.repaint(),
             scrollback: with_scrollback.then(|| self.scrollback.contents()),
             exited: self.exit_reported.then_some(self.child_exit).flatten(),
             events: self.events.subscribe(),
@@ -687,9 +686,8 @@ impl PtyState {
     }
 
     fn activity(&self) -> Activity {
-        let screen = self.screen.screen();
-        let (row, _) = screen.cursor_position();
-        let lines = rows(&self.screen);
+        let (row, _) = self.screen.cursor();
+        let lines = self.screen.rows();
         let cursor_line = lines.get(row as usize).cloned().unwrap_or_default();
         let last_line = lines
             .iter()
@@ -739,15 +737,4 @@ impl PtyState {
             _ => self.scrollback.persist(),
         }
     }
-}
-
-/// The screen's rows as text.
-fn rows(screen: &vt100::Parser) -> Vec<String> {
-    let screen = screen.screen();
-    let (_, cols) = screen.size();
-    screen.rows(0, cols.get()).collect()
-}
-
-fn nonzero(n: u16) -> std::num::NonZeroU16 {
-    std::num::NonZeroU16::new(n).unwrap_or(std::num::NonZeroU16::MIN)
 }

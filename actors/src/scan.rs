@@ -2,7 +2,7 @@
 //! reads of any size: a sequence cut between two reads is held until the
 //! rest comes, and every other byte passes through in order.
 //!
-//! Hand-written: vte and vt100 parse whole streams into actions, but
+//! Hand-written: vte and avt parse whole streams into actions, but
 //! neither hands back the bytes around a sequence untouched, which is what
 //! the scrollback and the viewers must get.
 

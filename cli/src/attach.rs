@@ -14,8 +14,26 @@ use roam_node::api::{Down, Request, Response, Target, Up};
 use roam_node::client::{Client, DownStream, UpStream};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Leaves the alternate screen, shows the cursor, resets attributes.
-const RESTORE: &[u8] = b"\x1b[?1049l\x1b[?25h\x1b[0m\r\n";
+/// Undoes what an agent may have set on the terminal: the alternate
+/// screen, margins, origin, insert and keypad modes, mouse and focus
+/// reports, bracketed paste, tab stops (every 8 columns again), charsets,
+/// attributes, a hidden or reshaped cursor. The cursor stays where the
+/// main screen had it (saved first: resetting margins moves it).
+fn restore() -> Vec<u8> {
+    let (cols, _) = crossterm::terminal::size().unwrap_or((80, 24));
+    let mut bytes = String::from(concat!(
+        "\x1b[?1049l\x1b7",
+        "\x1b[r\x1b[?6l\x1b[?7h\x1b[4l\x1b[20l\x1b[?1l\x1b>",
+        "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l",
+        "\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?2004l",
+        "\x1b[3g",
+    ));
+    for col in (8..cols).step_by(8) {
+        bytes.push_str(&format!("\x1b[{}G\x1bH", col + 1));
+    }
+    bytes.push_str("\x1b8\x1b(B\x1b)B\x0f\x1b[0m\x1b[?25h\x1b[0 q\r\n");
+    bytes.into_bytes()
+}
 
 pub async fn run(client: Client, target_text: &str, detach: u8) -> anyhow::Result<()> {
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
@@ -30,7 +48,7 @@ pub async fn run(client: Client, target_text: &str, detach: u8) -> anyhow::Resul
         let _raw = RawMode::enable_if_tty()?;
         let outcome = pump(down, up, Some(detach)).await?;
         let mut stdout = std::io::stdout();
-        stdout.write_all(RESTORE)?;
+        stdout.write_all(&restore())?;
         stdout.flush()?;
         outcome
     };

@@ -28,9 +28,6 @@ const MAX_BATCH: usize = 256 * 1024;
 const LOG_CHUNK: usize = 1024 * 1024;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Clears the viewer's screen before the node paints the current one.
-const CLEAR: &[u8] = b"\x1b[H\x1b[2J";
-
 pub async fn subscribe(
     agent: &ActorRef<AgentMsg>,
     with_scrollback: bool,
@@ -131,7 +128,7 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
     sub: &mut Subscription,
     mut cursor: Option<&mut ResumeCursor<'_>>,
 ) -> Result<(), ConnError> {
-    conn::send(writer, &Down::Output([CLEAR, &sub.screen].concat())).await?;
+    conn::send(writer, &Down::Output(std::mem::take(&mut sub.screen))).await?;
     if let Some(code) = sub.exited {
         return conn::send(writer, &Down::Exited { code }).await;
     }
@@ -169,7 +166,7 @@ async fn attach_loop<W: AsyncWrite + Unpin>(
                     match subscribe(agent, false).await {
                         Ok(fresh) => {
                             *sub = fresh;
-                            conn::send(writer, &Down::Output([CLEAR, &sub.screen].concat())).await?;
+                            conn::send(writer, &Down::Output(std::mem::take(&mut sub.screen))).await?;
                         }
                         Err(f) => return conn::send(writer, &Down::Closed { reason: f.message }).await,
                     }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod mesh;
 mod ownership;
 mod processes;
+mod repaint;
 mod restart;
 mod site;
 mod tidy;
