@@ -19,6 +19,9 @@
 //! - [`profile`]: agent profiles and how to find their session files.
 //! - [`remote`]: what the actors need of SSH hosts (the node provides it).
 //! - [`site`]: where a workspace runs (this node, an SSH host): one trait.
+//! - [`status_watch`], [`fresh_status`]: file events on what `git status`
+//!   reads, and when a workspace's status must be read again.
+//! - [`screen`]: the screen model, and the repaint of a late viewer.
 //! - [`scrollback`]: the byte ring mirrored to disk.
 //! - [`scan`]: finds fixed escape sequences in output; [`queries`]: the
 //!   terminal queries a Pty actor answers itself.
@@ -30,6 +33,7 @@
 
 pub mod agent;
 pub mod error;
+pub mod fresh_status;
 pub mod holders;
 pub mod leftover;
 pub mod markers;
@@ -47,6 +51,7 @@ pub mod scrollback;
 pub use roam_holder::session;
 pub mod site;
 pub mod status;
+pub mod status_watch;
 pub mod workspace;
 
 use std::collections::BTreeMap;

@@ -27,6 +27,7 @@ use crate::Runtime;
 use crate::error::ActorError;
 use crate::model::WorkspaceRecord;
 use crate::persist::BoxFuture;
+use crate::status_watch::StatusWatch;
 
 /// What `roam new` asks for.
 #[derive(Clone, Debug)]
@@ -76,6 +77,15 @@ pub trait Site: Send + Sync + 'static {
         &'a self,
         record: &'a WorkspaceRecord,
     ) -> BoxFuture<'a, Result<WorktreeStatus, ActorError>>;
+
+    /// Calls `changed` whenever the status may have changed, for as long
+    /// as the value returned lives; `None` where that cannot be watched
+    /// (then every listing reads the status).
+    fn watch_status<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        changed: Box<dyn Fn() + Send + 'static>,
+    ) -> BoxFuture<'a, Option<StatusWatch>>;
 
     /// Whether the worktree is there (a host's is checked when its agent
     /// attaches, not here).

@@ -4,7 +4,12 @@
 //! - Children: one Agent actor per agent, spawned linked.
 //! - Messages: info (git status + agents), add agent, look up an agent,
 //!   stop, start, record, supersede (a newer owner exists); from agents,
-//!   `AgentChanged` (a cast).
+//!   `AgentChanged` (a cast); from its own tasks and its status watch,
+//!   `Watching`, `StatusChanged`, `StatusSettle`, `StatusRead`.
+//! - Git status: read in a task, never in a handler, and only when
+//!   something changed since the last read began (`fresh_status`,
+//!   `status_watch`): a listing of workspaces where nothing happened runs
+//!   no git.
 //! - Supervision: an Agent actor that fails is started again from its
 //!   record with its resume command (its process is gone with it).
 //! - Invariants: the record is the truth; every change to it is saved
@@ -15,15 +20,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::Runtime;
 use crate::agent::{AgentActor, AgentArgs, AgentMsg, CallResultExt, StartMode};
 use crate::error::ActorError;
+use crate::fresh_status::{self, FreshStatus, Settle};
 use crate::model::{AgentInfo, AgentRecord, Owner, Superseded, WorkspaceInfo, WorkspaceRecord};
 use crate::site::{self, Site};
+use crate::status_watch::StatusWatch;
 
 /// Long enough for an agent to get SIGHUP, then SIGKILL after its grace.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +70,17 @@ pub enum WorkspaceMsg {
         owner: Owner,
         epoch: u64,
     },
+    /// The status watch is set up, or cannot be.
+    Watching(Option<StatusWatch>),
+    /// The status may have changed (from the watch, at most one pending).
+    StatusChanged,
+    /// The settle timer fired.
+    StatusSettle,
+    /// A status read ended; it covers the changes counted before it began.
+    StatusRead {
+        covers: u64,
+        read: fresh_status::Read,
+    },
 }
 
 pub struct WorkspaceState {
@@ -69,6 +88,12 @@ pub struct WorkspaceState {
     site: Arc<dyn Site>,
     record: WorkspaceRecord,
     agents: Vec<(String, ActorRef<AgentMsg>)>,
+    status: FreshStatus<RpcReplyPort<WorkspaceInfo>>,
+    /// Kept for as long as the actor lives: dropping it stops the watch.
+    _watch: Option<StatusWatch>,
+    /// Set by the watch when it sends `StatusChanged`, cleared when that
+    /// is handled: a burst of events is one message.
+    change_pending: Arc<AtomicBool>,
 }
 
 impl Actor for WorkspaceActor {
@@ -85,6 +110,10 @@ impl Actor for WorkspaceActor {
             site: site::of(&self.rt, args.record.host.as_deref()),
             record: args.record,
             agents: Vec::new(),
+            // A worktree just made from its base is clean and even with it.
+            status: FreshStatus::new((!args.restored).then(Default::default)),
+            _watch: None,
+            change_pending: Arc::new(AtomicBool::new(false)),
         };
         let worktree_ok = state.site.worktree_present(&state.record);
         for agent in state.record.agents.clone() {
@@ -116,6 +145,7 @@ impl Actor for WorkspaceActor {
                 Err(e) => return Err(e.into()),
             }
         }
+        watch_status(&myself, &state);
         Ok(state)
     }
 
@@ -139,9 +169,7 @@ impl Actor for WorkspaceActor {
         state: &mut WorkspaceState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            WorkspaceMsg::Info(reply) => {
-                let _ = reply.send(self.info(state).await);
-            }
+            WorkspaceMsg::Info(reply) => self.info(&myself, state, reply),
             WorkspaceMsg::AddAgent {
                 profile,
                 prompt,
@@ -165,6 +193,32 @@ impl Actor for WorkspaceActor {
             WorkspaceMsg::Supersede { id, owner, epoch } => {
                 if id == state.record.id && epoch > state.record.epoch {
                     self.supersede(state, owner, epoch).await;
+                }
+            }
+            WorkspaceMsg::Watching(watch) => {
+                let on = watch.is_some();
+                state._watch = watch;
+                if state.status.watching(on, Instant::now()) {
+                    settle_after(&myself, fresh_status::SETTLE);
+                }
+            }
+            WorkspaceMsg::StatusChanged => {
+                state.change_pending.store(false, Ordering::SeqCst);
+                if state.status.changed(Instant::now()) {
+                    settle_after(&myself, fresh_status::SETTLE);
+                }
+            }
+            WorkspaceMsg::StatusSettle => match state.status.settle(Instant::now()) {
+                Settle::Again(wait) => settle_after(&myself, wait),
+                Settle::Read(covers) => read_status(&myself, state, covers),
+                Settle::Nothing => {}
+            },
+            WorkspaceMsg::StatusRead { covers, read } => {
+                for (reply, read) in state.status.read_done(covers, read) {
+                    self.answer(state, reply, read);
+                }
+                if let Some(covers) = state.status.start_read() {
+                    read_status(&myself, state, covers);
                 }
             }
         }
@@ -241,27 +295,55 @@ impl WorkspaceActor {
         }
     }
 
-    async fn info(&self, state: &WorkspaceState) -> WorkspaceInfo {
-        let r = &state.record;
-        let git = state.site.status(r).await;
-        let (status, problem) = match git {
-            Ok(s) => (s, None),
-            Err(e) => (Default::default(), Some(e.to_string())),
-        };
-        let mut agents = Vec::with_capacity(state.agents.len());
-        for (name, agent) in &state.agents {
-            match agent.call(AgentMsg::Info, Some(CALL_TIMEOUT)).await {
-                Ok(res) => match res.success_or_internal() {
-                    Ok(info) => agents.push(info),
+    /// Answers at once when the status is fresh, else once a read that
+    /// covers this moment ends.
+    fn info(
+        &self,
+        myself: &ActorRef<WorkspaceMsg>,
+        state: &mut WorkspaceState,
+        reply: RpcReplyPort<WorkspaceInfo>,
+    ) {
+        if let Some((reply, read)) = state.status.ask(reply) {
+            self.answer(state, reply, read);
+        } else if let Some(covers) = state.status.start_read() {
+            read_status(myself, state, covers);
+        }
+    }
+
+    /// The agents answer in a task: a handler never waits on them.
+    fn answer(
+        &self,
+        state: &WorkspaceState,
+        reply: RpcReplyPort<WorkspaceInfo>,
+        read: fresh_status::Read,
+    ) {
+        let mut info = self.describe(state, read);
+        let (agents, workspace) = (state.agents.clone(), state.record.name.clone());
+        tokio::spawn(async move {
+            for (name, agent) in agents {
+                match agent.call(AgentMsg::Info, Some(CALL_TIMEOUT)).await {
+                    Ok(res) => match res.success_or_internal() {
+                        Ok(agent) => info.agents.push(agent),
+                        Err(e) => {
+                            tracing::warn!(%workspace, agent = %name, error = %e, "agent did not answer")
+                        }
+                    },
                     Err(e) => {
-                        tracing::warn!(workspace = %r.name, agent = %name, error = %e, "agent did not answer")
+                        tracing::warn!(%workspace, agent = %name, error = %e, "agent unreachable")
                     }
-                },
-                Err(e) => {
-                    tracing::warn!(workspace = %r.name, agent = %name, error = %e, "agent unreachable")
                 }
             }
-        }
+            let _ = reply.send(info);
+        });
+    }
+
+    /// Everything but the agents.
+    fn describe(&self, state: &WorkspaceState, read: fresh_status::Read) -> WorkspaceInfo {
+        let r = &state.record;
+        let (status, problem) = match read {
+            Ok(s) => (s, None),
+            Err(e) => (Default::default(), Some(e)),
+        };
         WorkspaceInfo {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -289,7 +371,7 @@ impl WorkspaceActor {
             },
             stopped: r.stopped,
             superseded_by: r.superseded.as_ref().map(|s| s.owner.node.clone()),
-            agents,
+            agents: Vec::with_capacity(state.agents.len()),
         }
     }
 
@@ -454,4 +536,36 @@ impl WorkspaceState {
             .find(|n| !taken(n))
             .unwrap_or_else(|| profile.to_string())
     }
+}
+
+/// Starts the status watch in a task (a recursive watch walks the tree);
+/// it reports back with `Watching`.
+fn watch_status(myself: &ActorRef<WorkspaceMsg>, state: &WorkspaceState) {
+    let (me, pending) = (myself.clone(), state.change_pending.clone());
+    let changed = Box::new(move || {
+        if !pending.swap(true, Ordering::SeqCst) {
+            let _ = me.cast(WorkspaceMsg::StatusChanged);
+        }
+    });
+    let (site, record, me) = (state.site.clone(), state.record.clone(), myself.clone());
+    tokio::spawn(async move {
+        let watch = site.watch_status(&record, changed).await;
+        let _ = me.cast(WorkspaceMsg::Watching(watch));
+    });
+}
+
+fn read_status(myself: &ActorRef<WorkspaceMsg>, state: &WorkspaceState, covers: u64) {
+    let (site, record, me) = (state.site.clone(), state.record.clone(), myself.clone());
+    tokio::spawn(async move {
+        let read = site.status(&record).await.map_err(|e| e.to_string());
+        let _ = me.cast(WorkspaceMsg::StatusRead { covers, read });
+    });
+}
+
+fn settle_after(myself: &ActorRef<WorkspaceMsg>, wait: Duration) {
+    let me = myself.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let _ = me.cast(WorkspaceMsg::StatusSettle);
+    });
 }

@@ -56,7 +56,7 @@ pub use repo::Repo;
 pub use restore::restore;
 pub use send::{Sent, send};
 pub use transfer::{Progress, TransferError};
-pub use worktree::{Worktree, WorktreeStatus};
+pub use worktree::{StatusInput, Worktree, WorktreeStatus};
 
 /// Result type of every fallible operation in this crate.
 pub type Result<T> = std::result::Result<T, GitError>;

@@ -18,6 +18,16 @@ pub struct Worktree {
     pub(crate) git_dir: PathBuf,
 }
 
+/// A path whose changes may change a worktree's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusInput {
+    pub path: PathBuf,
+    /// With everything under it.
+    pub recursive: bool,
+    /// Only changes to the files of these names in it count.
+    pub names: Option<Vec<String>>,
+}
+
 /// How a worktree differs from its base and from its own HEAD.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct WorktreeStatus {
@@ -163,6 +173,59 @@ impl Worktree {
             behind,
             dirty_files,
         })
+    }
+
+    /// What [`Worktree::status`] against `base` reads, to watch for
+    /// changes: the files (recursively), the worktree's HEAD and index,
+    /// and of the repository's own git directory the refs of HEAD's branch
+    /// and of the base, `packed-refs` and `info/exclude`. (Refs are shared
+    /// by every worktree of the repository: another workspace's commit is
+    /// no change to this one.)
+    pub fn status_inputs(&self, base: &str) -> Result<Vec<StatusInput>> {
+        let out = self
+            .git()
+            .args([
+                "rev-parse",
+                "--git-common-dir",
+                "--symbolic-full-name",
+                "HEAD",
+            ])
+            .args([base, "--"])
+            .run()?;
+        let mut lines = out.lines();
+        // Relative to the worktree, where git ran (older gits have no
+        // `--path-format=absolute`).
+        let common = self.path.join(lines.next().unwrap_or(".git"));
+        let input = |path: PathBuf, recursive, names: Option<&[&str]>| StatusInput {
+            path,
+            recursive,
+            names: names.map(|n| n.iter().map(|n| n.to_string()).collect()),
+        };
+        // Git replaces these files by rename: their directories are watched.
+        let mut inputs = vec![
+            input(self.path.clone(), true, None),
+            input(self.git_dir.clone(), false, Some(&["HEAD", "index"])),
+            input(common.clone(), false, Some(&["packed-refs"])),
+            input(common.join("info"), false, Some(&["exclude"])),
+        ];
+        // A detached HEAD or a commit as base names no ref.
+        for name in lines.filter(|l| l.starts_with("refs/")) {
+            let path = common.join(name);
+            let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let file = file.to_string_lossy().into_owned();
+            match inputs.iter_mut().find(|i| i.path == dir) {
+                Some(same_dir) => same_dir.names.get_or_insert_with(Vec::new).push(file),
+                None => inputs.push(StatusInput {
+                    path: dir.to_path_buf(),
+                    recursive: false,
+                    names: Some(vec![file]),
+                }),
+            }
+        }
+        inputs.retain(|i| i.path.is_dir());
+        Ok(inputs)
     }
 
     /// Whether anything is staged, modified, or untracked (and not ignored).

@@ -14,6 +14,7 @@ use crate::error::ActorError;
 use crate::model::WorkspaceRecord;
 use crate::persist::BoxFuture;
 use crate::remote::{RemoteOps, SavedWork, session_name};
+use crate::status_watch::StatusWatch;
 
 /// Where the commit a host workspace was made from is kept, on the host and
 /// in the repository here.
@@ -60,6 +61,15 @@ impl Site for HostSite {
                 path,
             })
         })
+    }
+
+    /// The files are on the host: every listing reads the status there.
+    fn watch_status<'a>(
+        &'a self,
+        _record: &'a WorkspaceRecord,
+        _changed: Box<dyn Fn() + Send + 'static>,
+    ) -> BoxFuture<'a, Option<StatusWatch>> {
+        Box::pin(async { None })
     }
 
     fn status<'a>(

@@ -11,6 +11,7 @@ use crate::error::ActorError;
 use crate::model::WorkspaceRecord;
 use crate::persist::BoxFuture;
 use crate::profile;
+use crate::status_watch::{self, StatusWatch};
 
 pub struct LocalSite {
     pub worktrees_dir: PathBuf,
@@ -40,6 +41,32 @@ impl Site for LocalSite {
         Box::pin(async move {
             let (path, base) = (PathBuf::from(&record.path), record.base.clone());
             tokio::task::spawn_blocking(move || Ok(Worktree::open(&path)?.status(&base)?)).await?
+        })
+    }
+
+    fn watch_status<'a>(
+        &'a self,
+        record: &'a WorkspaceRecord,
+        changed: Box<dyn Fn() + Send + 'static>,
+    ) -> BoxFuture<'a, Option<StatusWatch>> {
+        Box::pin(async move {
+            let (path, name) = (PathBuf::from(&record.path), record.name.clone());
+            let base = record.base.clone();
+            let watch = tokio::task::spawn_blocking(move || -> Result<StatusWatch, String> {
+                let inputs = Worktree::open(&path)
+                    .and_then(|w| w.status_inputs(&base))
+                    .map_err(|e| e.to_string())?;
+                status_watch::start(inputs, changed).map_err(|e| e.to_string())
+            })
+            .await;
+            match watch {
+                Ok(Ok(watch)) => Some(watch),
+                Ok(Err(error)) => {
+                    tracing::warn!(workspace = %name, %error, "cannot watch the worktree; every listing reads its status");
+                    None
+                }
+                Err(_) => None,
+            }
         })
     }
 

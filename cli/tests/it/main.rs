@@ -13,6 +13,7 @@ mod holders;
 mod hosts;
 mod lan;
 mod lifecycle;
+mod listing;
 mod mesh;
 mod ownership;
 mod processes;
