@@ -72,16 +72,13 @@ impl<T> FreshStatus<T> {
         }
     }
 
-    /// The watch is set up (`true`) or cannot be (`false`). Returns
-    /// whether to set the settle timer.
-    pub fn watching(&mut self, on: bool, now: Instant) -> bool {
-        if on {
-            self.watch = Watch::On;
-            self.changed(now)
-        } else {
-            self.watch = Watch::Off;
-            false
-        }
+    /// The watch is set up (`true`), or cannot be or is given up
+    /// (`false`). What changed before it started is read when asked, not
+    /// in the background: a node starting with many workspaces reads none
+    /// until it is asked.
+    pub fn watching(&mut self, on: bool) {
+        self.changes += 1;
+        self.watch = if on { Watch::On } else { Watch::Off };
     }
 
     /// Something may have changed. Returns whether to set the settle timer.
@@ -167,12 +164,11 @@ mod tests {
 
     #[test]
     fn a_status_known_at_creation_is_shown_without_a_read_until_the_watch_starts() {
-        let now = Instant::now();
         let mut fresh = FreshStatus::new(Some(status(0)));
         assert_eq!(fresh.ask("a").map(|(_, r)| r), Some(Ok(status(0))));
         assert_eq!(fresh.start_read(), None);
         // What happened before the watch started is read once it has.
-        assert!(fresh.watching(true, now));
+        fresh.watching(true);
         assert!(fresh.ask("b").is_none());
         let covers = fresh.start_read().expect("a read");
         assert_eq!(
@@ -186,7 +182,7 @@ mod tests {
     fn a_change_during_a_read_is_read_again_for_whoever_asked_after_it() {
         let now = Instant::now();
         let mut fresh = FreshStatus::new(None);
-        fresh.watching(true, now);
+        fresh.watching(true);
         assert!(fresh.ask("before").is_none());
         let first = fresh.start_read().expect("a read");
         fresh.changed(now);
@@ -208,7 +204,8 @@ mod tests {
     fn a_burst_of_changes_is_read_once_it_settles() {
         let start = Instant::now();
         let mut fresh = FreshStatus::<()>::new(Some(status(0)));
-        assert!(fresh.watching(true, start));
+        fresh.watching(true);
+        assert!(fresh.changed(start), "the first change sets the timer");
         assert!(
             !fresh.changed(start + SETTLE / 2),
             "the timer is already set"
@@ -228,7 +225,7 @@ mod tests {
     fn without_a_watch_every_ask_reads() {
         let now = Instant::now();
         let mut fresh = FreshStatus::new(Some(status(0)));
-        assert!(!fresh.watching(false, now));
+        fresh.watching(false);
         assert!(!fresh.changed(now), "no background reads without a watch");
         for round in 0..2 {
             assert!(fresh.ask(round).is_none());

@@ -145,7 +145,13 @@ impl Actor for WorkspaceActor {
                 Err(e) => return Err(e.into()),
             }
         }
-        watch_status(&myself, &state);
+        // A superseded copy is read on every listing, as an SSH host's is:
+        // nothing of it runs here to be watched.
+        if state.record.is_active() {
+            watch_status(&myself, &state);
+        } else {
+            state.status.watching(false);
+        }
         Ok(state)
     }
 
@@ -195,13 +201,12 @@ impl Actor for WorkspaceActor {
                     self.supersede(state, owner, epoch).await;
                 }
             }
-            WorkspaceMsg::Watching(watch) => {
-                let on = watch.is_some();
+            // A copy superseded meanwhile keeps no watch.
+            WorkspaceMsg::Watching(watch) if state.record.is_active() => {
+                state.status.watching(watch.is_some());
                 state._watch = watch;
-                if state.status.watching(on, Instant::now()) {
-                    settle_after(&myself, fresh_status::SETTLE);
-                }
             }
+            WorkspaceMsg::Watching(_) => {}
             WorkspaceMsg::StatusChanged => {
                 state.change_pending.store(false, Ordering::SeqCst);
                 if state.status.changed(Instant::now()) {
@@ -441,6 +446,8 @@ impl WorkspaceActor {
         updated.stopped = false;
         self.save(&updated).await?;
         state.record = updated;
+        state._watch = None;
+        state.status.watching(false);
         for (_, agent) in &state.agents {
             agent
                 .call(AgentMsg::Start, Some(CALL_TIMEOUT))
@@ -479,6 +486,8 @@ impl WorkspaceActor {
             tracing::error!(workspace = %state.record.name, error = %e, "cannot save the superseded mark");
         }
         state.record = updated;
+        state._watch = None;
+        state.status.watching(false);
         for (_, agent) in &state.agents {
             let _ = agent.call(AgentMsg::Stop, Some(CALL_TIMEOUT)).await;
         }

@@ -212,13 +212,16 @@ pub fn resolve_base(spec: &CreateSpec) -> Result<(Repo, String, String), ActorEr
 fn make_worktree(spec: &CreateSpec, path: &Path) -> Result<Placement, ActorError> {
     let branch = format!("roam/{}", spec.name);
     let (repo, base, _) = resolve_base(spec)?;
-    if repo.branch_exists(&branch)? {
-        return Err(ActorError::BranchExists {
-            branch,
-            repo: repo.root().display().to_string(),
-        });
+    // add_worktree checks the branch first (one git call, not two).
+    match repo.add_worktree(path, &branch, &base) {
+        Err(roam_gitsync::GitError::BranchExists { .. }) => {
+            return Err(ActorError::BranchExists {
+                branch,
+                repo: repo.root().display().to_string(),
+            });
+        }
+        made => made?,
     }
-    repo.add_worktree(path, &branch, &base)?;
     Ok(Placement {
         repo: repo.root().to_string_lossy().into_owned(),
         base,
