@@ -135,6 +135,12 @@ impl<T> FreshStatus<T> {
             .collect()
     }
 
+    /// The last read was given up on: the next ask reads again (and no
+    /// background read piles up behind one that hangs).
+    pub fn unread(&mut self) {
+        self.changes += 1;
+    }
+
     /// The settle timer fired.
     pub fn settle(&mut self, now: Instant) -> Settle {
         let quiet = self

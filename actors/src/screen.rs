@@ -18,8 +18,13 @@
 use unicode_width::UnicodeWidthChar;
 
 /// DEC private modes that only change what the viewer's terminal sends:
-/// mouse reporting and its encodings, focus events, bracketed paste.
-const INPUT_MODES: [u16; 8] = [1000, 1002, 1003, 1004, 1005, 1006, 1015, 2004];
+/// mouse reporting and its encodings, focus events, alternate scroll,
+/// bracketed paste.
+const INPUT_MODES: [u16; 10] = [9, 1000, 1002, 1003, 1004, 1005, 1006, 1007, 1015, 2004];
+
+/// Pushes of kitty's keyboard flags an agent may make before its pops
+/// (the kitty spec bounds its stack too).
+const KEYBOARD_STACK: usize = 16;
 
 /// A viewer's terminal, whatever a previous view left it in, made as a
 /// terminal starts (tab stops follow, as they depend on the width).
@@ -27,8 +32,10 @@ const BASELINE: &str = concat!(
     "\x1b[?1049l",                                  // the main screen
     "\x1b[r\x1b[?6l\x1b[?7h\x1b[4l\x1b[20l",        // margins, origin, wrap, insert, newline
     "\x1b[?1l\x1b>",                                // cursor keys and keypad
-    "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l", // mouse and focus reports
-    "\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?2004l", // their encodings, bracketed paste
+    "\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l",    // mouse reports
+    "\x1b[?1004l\x1b[?1005l\x1b[?1006l\x1b[?1007l", // focus, encodings, scroll
+    "\x1b[?1015l\x1b[?2004l",                       // bracketed paste
+    "\x1b[=0u\x1b[>4m",                             // kitty keys, modifyOtherKeys
     "\x1b(B\x1b)B\x0f",                             // charsets
     "\x1b[0m\x1b[?25h\x1b[0 q",                     // pen, cursor shown, its shape
     "\x1b[H\x1b[2J\x1b7",                           // blank, home, saved there
@@ -49,6 +56,10 @@ struct InputModes {
     set: [bool; INPUT_MODES.len()],
     keypad_application: bool,
     cursor_shape: u16,
+    /// kitty's keyboard protocol: the flags pushed, the current last.
+    keyboard: Vec<u16>,
+    /// xterm's modifyOtherKeys level.
+    modify_other_keys: u16,
 }
 
 impl Screen {
@@ -162,9 +173,18 @@ impl Screen {
         if self.input.cursor_shape != 0 {
             out.push_str(&format!("\x1b[{} q", self.input.cursor_shape));
         }
-        // Last: it may end inside a sequence the agent has not finished.
+        if let Some(&flags) = self.input.keyboard.last().filter(|f| **f != 0) {
+            out.push_str(&format!("\x1b[>{flags}u"));
+        }
+        if self.input.modify_other_keys != 0 {
+            out.push_str(&format!("\x1b[>4;{}m", self.input.modify_other_keys));
+        }
+        // Last: it may end inside a sequence the agent has not finished,
+        // or a character.
         out.push_str(&portable(&self.term.dump()));
-        out.into_bytes()
+        let mut out = out.into_bytes();
+        out.extend_from_slice(&self.unfinished);
+        out
     }
 }
 
@@ -220,9 +240,37 @@ impl vte::Perform for InputModes {
                     }
                 }
             }
-            (b" ", 'q') => {
-                let shape = params.iter().next().and_then(|p| p.first().copied());
-                self.cursor_shape = shape.unwrap_or(0);
+            (b" ", 'q') => self.cursor_shape = first(params).unwrap_or(0),
+            (b">", 'u') => {
+                if self.keyboard.len() == KEYBOARD_STACK {
+                    self.keyboard.remove(0);
+                }
+                self.keyboard.push(first(params).unwrap_or(0));
+            }
+            (b"<", 'u') => {
+                let pops = usize::from(first(params).unwrap_or(1).max(1));
+                let keep = self.keyboard.len().saturating_sub(pops);
+                self.keyboard.truncate(keep);
+            }
+            (b"=", 'u') => {
+                let mut values = params.iter().map(|p| p.first().copied().unwrap_or(0));
+                let (flags, how) = (values.next().unwrap_or(0), values.next().unwrap_or(1));
+                let current = self.keyboard.last().copied().unwrap_or(0);
+                let flags = match how {
+                    2 => current | flags,
+                    3 => current & !flags,
+                    _ => flags,
+                };
+                match self.keyboard.last_mut() {
+                    Some(top) => *top = flags,
+                    None => self.keyboard.push(flags),
+                }
+            }
+            (b">", 'm') => {
+                let mut values = params.iter().map(|p| p.first().copied().unwrap_or(0));
+                if values.next() == Some(4) {
+                    self.modify_other_keys = values.next().unwrap_or(0);
+                }
             }
             _ => {}
         }
@@ -250,6 +298,10 @@ fn feed(term: &mut avt::Terminal, text: &str) {
     }
     let kept: String = text.chars().filter(|c| c.width() != Some(0)).collect();
     term.feed(kept.as_str());
+}
+
+fn first(params: &vte::Params) -> Option<u16> {
+    params.iter().next().and_then(|p| p.first().copied())
 }
 
 fn clamp(n: usize) -> u16 {
@@ -341,6 +393,30 @@ mod tests {
         screen.process(b"\xff!");
         assert_eq!(screen.rows()[0], "é漢\u{fffd}!");
         assert_eq!(screen.cursor(), (0, 5));
+    }
+
+    #[test]
+    fn a_repaint_carries_keyboard_protocols_and_a_character_cut_in_two() {
+        let mut model = Screen::new(4, 10);
+        model.process(b"\x1b[>1u\x1b[>5u\x1b[=2;2u\x1b[>4;2m\x1b[?1007h");
+        model.process(&"漢".as_bytes()[..2]);
+        let repaint = model.repaint();
+        let text = String::from_utf8_lossy(&repaint);
+        for sequence in ["\x1b[>7u", "\x1b[>4;2m", "\x1b[?1007h"] {
+            assert!(text.contains(sequence), "{sequence:?} in {text:?}");
+        }
+        assert!(repaint.ends_with(&"漢".as_bytes()[..2]), "{text:?}");
+        let mut painted = Screen::new(4, 10);
+        painted.process(&repaint);
+        painted.process(&"漢".as_bytes()[2..]);
+        model.process(&"漢".as_bytes()[2..]);
+        assert_eq!(painted.rows(), model.rows());
+        model.process(b"\x1b[<2u\x1b[>4m");
+        let popped = String::from_utf8(model.repaint()).unwrap();
+        assert!(
+            !popped.contains("\x1b[>7u") && !popped.contains("\x1b[>4;"),
+            "{popped:?}"
+        );
     }
 
     #[test]

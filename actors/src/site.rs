@@ -79,12 +79,14 @@ pub trait Site: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<WorktreeStatus, ActorError>>;
 
     /// Calls `changed` whenever the status may have changed, for as long
-    /// as the value returned lives; `None` where that cannot be watched
-    /// (then every listing reads the status).
+    /// as the value returned lives, and `lost` if it no longer can;
+    /// `None` where that cannot be watched (then every listing reads the
+    /// status).
     fn watch_status<'a>(
         &'a self,
         record: &'a WorkspaceRecord,
         changed: Box<dyn Fn() + Send + 'static>,
+        lost: Box<dyn Fn(String) + Send + 'static>,
     ) -> BoxFuture<'a, Option<StatusWatch>>;
 
     /// Whether the worktree is there (a host's is checked when its agent

@@ -9,7 +9,7 @@
 //! git directory every file but those named (so Roam's own copy of the
 //! index, or the user's checkout refreshing its index, is no change).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -27,25 +27,26 @@ impl std::fmt::Debug for StatusWatch {
 }
 
 /// Watches `inputs` and calls `changed` from the watcher's thread on
-/// every event that may change the status. Blocking: a recursive watch
-/// walks the tree.
+/// every event that may change the status, and `lost` when the watch can
+/// no longer see every change (the kernel's watches ran out for a new
+/// directory). Blocking: a recursive watch walks the tree.
 pub fn start(
     inputs: Vec<StatusInput>,
     changed: impl Fn() + Send + 'static,
+    lost: impl Fn(String) + Send + 'static,
 ) -> Result<StatusWatch, notify::Error> {
     let filter = Filter {
-        named: inputs
-            .iter()
-            .filter_map(|i| Some((i.path.clone(), i.names.clone()?)))
-            .collect(),
+        inputs: inputs.clone(),
     };
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-        // An error (the kernel's queue overflowed, a watch lost) may hide
-        // a change: count it as one.
-        if event.as_ref().map_or(true, |e| filter.may_change_status(e)) {
-            changed();
-        }
-    })?;
+    let handler = move |event: notify::Result<Event>| match event {
+        Ok(event) if filter.may_change_status(&event) => changed(),
+        Ok(_) => {}
+        Err(error) => lost(error.to_string()),
+    };
+    // A symlinked directory (a package manager's store, a link to $HOME)
+    // is not the worktree's to watch: git status does not follow it.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut watcher = RecommendedWatcher::new(handler, config)?;
     for input in &inputs {
         let mode = if input.recursive {
             RecursiveMode::Recursive
@@ -58,8 +59,7 @@ pub fn start(
 }
 
 struct Filter {
-    /// Directories in which only the files of these names count.
-    named: Vec<(PathBuf, Vec<String>)>,
+    inputs: Vec<StatusInput>,
 }
 
 impl Filter {
@@ -69,18 +69,30 @@ impl Filter {
             EventKind::Access(_) => false,
             _ => true,
         };
-        // An event with no path (a rescan) may be anything.
+        // An event with no path (a rescan after the kernel's queue
+        // overflowed) may be anything.
         writes && (event.paths.is_empty() || event.paths.iter().any(|p| self.counts(p)))
     }
 
+    /// A path in an input counts unless the input names the only paths
+    /// that do; a path in none (a watched directory itself) counts.
     fn counts(&self, path: &Path) -> bool {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return true;
-        };
-        match self.named.iter().find(|(named, _)| named == dir) {
-            Some((_, names)) => names.iter().any(|n| name == n.as_str()),
-            None => true,
-        }
+        let mut within = self.inputs.iter().filter(|input| {
+            if input.recursive {
+                path.starts_with(&input.path)
+            } else {
+                path.parent() == Some(input.path.as_path())
+            }
+        });
+        let mut any = false;
+        let counted = within.any(|input| {
+            any = true;
+            input
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|p| p == path))
+        });
+        counted || !any
     }
 }
 
@@ -88,6 +100,7 @@ impl Filter {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, ModifyKind, RenameMode};
+    use std::path::PathBuf;
 
     fn event(kind: EventKind, paths: &[&str]) -> Event {
         paths
@@ -97,11 +110,21 @@ mod tests {
 
     #[test]
     fn reads_and_other_files_of_a_git_directory_change_nothing() {
+        let input = |path: &str, recursive, only: Option<&[&str]>| StatusInput {
+            path: PathBuf::from(path),
+            recursive,
+            only: only.map(|o| o.iter().map(PathBuf::from).collect()),
+        };
         let filter = Filter {
-            named: vec![(
-                PathBuf::from("/r/.git/worktrees/a"),
-                vec!["HEAD".into(), "index".into()],
-            )],
+            inputs: vec![
+                input("/w", true, None),
+                input(
+                    "/r/.git/worktrees/a",
+                    false,
+                    Some(&["/r/.git/worktrees/a/HEAD"]),
+                ),
+                input("/r/.git/refs", true, Some(&["/r/.git/refs/heads/roam/a"])),
+            ],
         };
         let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
         let wrote = EventKind::Access(AccessKind::Close(AccessMode::Write));
@@ -109,15 +132,19 @@ mod tests {
         let renamed = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
         assert!(!filter.may_change_status(&event(open, &["/w/src"])));
         assert!(filter.may_change_status(&event(wrote, &["/w/src/a.rs"])));
-        assert!(filter.may_change_status(&event(created, &["/w/.git/worktrees/a/x"])));
         let copy = "/r/.git/worktrees/a/roam-status-index.9.1.tmp";
         assert!(!filter.may_change_status(&event(created, &[copy])));
         assert!(filter.may_change_status(&event(
             renamed,
-            &[
-                "/r/.git/worktrees/a/index.lock",
-                "/r/.git/worktrees/a/index"
-            ]
+            &["/r/.git/worktrees/a/HEAD.lock", "/r/.git/worktrees/a/HEAD"]
+        )));
+        // Another workspace's branch is no change to this one.
+        assert!(!filter.may_change_status(&event(created, &["/r/.git/refs/heads/roam/b"])));
+        assert!(filter.may_change_status(&event(created, &["/r/.git/refs/heads/roam/a"])));
+        // A watched directory itself going away is.
+        assert!(filter.may_change_status(&event(
+            EventKind::Remove(notify::event::RemoveKind::Folder),
+            &["/r/.git/worktrees/a"]
         )));
         assert!(filter.may_change_status(&Event::new(EventKind::Any)));
     }

@@ -74,12 +74,16 @@ pub enum WorkspaceMsg {
     Watching(Option<StatusWatch>),
     /// The status may have changed (from the watch, at most one pending).
     StatusChanged,
+    /// The watch can no longer see every change.
+    WatchLost(String),
     /// The settle timer fired.
     StatusSettle,
     /// A status read ended; it covers the changes counted before it began.
     StatusRead {
         covers: u64,
         read: fresh_status::Read,
+        /// `false`: it was given up on, so it covers nothing.
+        finished: bool,
     },
 }
 
@@ -207,6 +211,12 @@ impl Actor for WorkspaceActor {
                 state._watch = watch;
             }
             WorkspaceMsg::Watching(_) => {}
+            WorkspaceMsg::WatchLost(error) => {
+                if state._watch.take().is_some() {
+                    tracing::warn!(workspace = %state.record.name, %error, "the worktree's watch lost track; every listing reads its status");
+                    state.status.watching(false);
+                }
+            }
             WorkspaceMsg::StatusChanged => {
                 state.change_pending.store(false, Ordering::SeqCst);
                 if state.status.changed(Instant::now()) {
@@ -218,9 +228,16 @@ impl Actor for WorkspaceActor {
                 Settle::Read(covers) => read_status(&myself, state, covers),
                 Settle::Nothing => {}
             },
-            WorkspaceMsg::StatusRead { covers, read } => {
+            WorkspaceMsg::StatusRead {
+                covers,
+                read,
+                finished,
+            } => {
                 for (reply, read) in state.status.read_done(covers, read) {
                     self.answer(state, reply, read);
+                }
+                if !finished {
+                    state.status.unread();
                 }
                 if let Some(covers) = state.status.start_read() {
                     read_status(&myself, state, covers);
@@ -446,8 +463,6 @@ impl WorkspaceActor {
         updated.stopped = false;
         self.save(&updated).await?;
         state.record = updated;
-        state._watch = None;
-        state.status.watching(false);
         for (_, agent) in &state.agents {
             agent
                 .call(AgentMsg::Start, Some(CALL_TIMEOUT))
@@ -556,18 +571,41 @@ fn watch_status(myself: &ActorRef<WorkspaceMsg>, state: &WorkspaceState) {
             let _ = me.cast(WorkspaceMsg::StatusChanged);
         }
     });
+    let me = myself.clone();
+    let lost = Box::new(move |error| {
+        let _ = me.cast(WorkspaceMsg::WatchLost(error));
+    });
     let (site, record, me) = (state.site.clone(), state.record.clone(), myself.clone());
     tokio::spawn(async move {
-        let watch = site.watch_status(&record, changed).await;
+        let watch = site.watch_status(&record, changed, lost).await;
         let _ = me.cast(WorkspaceMsg::Watching(watch));
     });
 }
 
+/// A listing waits at most this long for a status (its call to this actor
+/// gives up after 5 s, and would leave the workspace out).
+const STATUS_READ_TIMEOUT: Duration = Duration::from_secs(4);
+
 fn read_status(myself: &ActorRef<WorkspaceMsg>, state: &WorkspaceState, covers: u64) {
     let (site, record, me) = (state.site.clone(), state.record.clone(), myself.clone());
     tokio::spawn(async move {
-        let read = site.status(&record).await.map_err(|e| e.to_string());
-        let _ = me.cast(WorkspaceMsg::StatusRead { covers, read });
+        let (read, finished) = match tokio::time::timeout(STATUS_READ_TIMEOUT, site.status(&record))
+            .await
+        {
+            Ok(read) => (read.map_err(|e| e.to_string()), true),
+            Err(_) => (
+                Err(format!(
+                    "git status did not finish within {} s; it is read again on the next listing",
+                    STATUS_READ_TIMEOUT.as_secs()
+                )),
+                false,
+            ),
+        };
+        let _ = me.cast(WorkspaceMsg::StatusRead {
+            covers,
+            read,
+            finished,
+        });
     });
 }
 

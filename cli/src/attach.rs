@@ -16,22 +16,27 @@ use tokio::signal::unix::{SignalKind, signal};
 
 /// Undoes what an agent may have set on the terminal: the alternate
 /// screen, margins, origin, insert and keypad modes, mouse and focus
-/// reports, bracketed paste, tab stops (every 8 columns again), charsets,
-/// attributes, a hidden or reshaped cursor. The cursor stays where the
-/// main screen had it (saved first: resetting margins moves it).
+/// reports, bracketed paste, kitty's keyboard flags and modifyOtherKeys,
+/// tab stops (every 8 columns again), charsets, attributes, a hidden or
+/// reshaped cursor. The cursor stays where the main screen had it: saved
+/// first, since resetting margins and origin moves it. Restoring it
+/// brings back the agent's autowrap, reset after it, and origin mode,
+/// which cannot be reset without moving the cursor home; with the margins
+/// at the full screen it addresses as if it were off.
 fn restore() -> Vec<u8> {
     let (cols, _) = crossterm::terminal::size().unwrap_or((80, 24));
     let mut bytes = String::from(concat!(
         "\x1b[?1049l\x1b7",
-        "\x1b[r\x1b[?6l\x1b[?7h\x1b[4l\x1b[20l\x1b[?1l\x1b>",
-        "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l",
-        "\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?2004l",
+        "\x1b[r\x1b[?6l\x1b[4l\x1b[20l\x1b[?1l\x1b>",
+        "\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l",
+        "\x1b[?1005l\x1b[?1006l\x1b[?1007l\x1b[?1015l\x1b[?2004l",
+        "\x1b[=0u\x1b[>4m",
         "\x1b[3g",
     ));
     for col in (8..cols).step_by(8) {
         bytes.push_str(&format!("\x1b[{}G\x1bH", col + 1));
     }
-    bytes.push_str("\x1b8\x1b(B\x1b)B\x0f\x1b[0m\x1b[?25h\x1b[0 q\r\n");
+    bytes.push_str("\x1b8\x1b[?7h\x1b(B\x1b)B\x0f\x1b[0m\x1b[?25h\x1b[0 q\r\n");
     bytes.into_bytes()
 }
 

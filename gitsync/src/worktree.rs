@@ -24,8 +24,8 @@ pub struct StatusInput {
     pub path: PathBuf,
     /// With everything under it.
     pub recursive: bool,
-    /// Only changes to the files of these names in it count.
-    pub names: Option<Vec<String>>,
+    /// Only changes to these paths in it count.
+    pub only: Option<Vec<PathBuf>>,
 }
 
 /// How a worktree differs from its base and from its own HEAD.
@@ -180,7 +180,9 @@ impl Worktree {
     /// and of the repository's own git directory the refs of HEAD's branch
     /// and of the base, `packed-refs` and `info/exclude`. (Refs are shared
     /// by every worktree of the repository: another workspace's commit is
-    /// no change to this one.)
+    /// no change to this one. The refs directory is watched whole, so a
+    /// ref directory that `git pack-refs` removes and a commit makes again
+    /// is followed.)
     pub fn status_inputs(&self, base: &str) -> Result<Vec<StatusInput>> {
         let out = self
             .git()
@@ -196,36 +198,41 @@ impl Worktree {
         // Relative to the worktree, where git ran (older gits have no
         // `--path-format=absolute`).
         let common = self.path.join(lines.next().unwrap_or(".git"));
-        let input = |path: PathBuf, recursive, names: Option<&[&str]>| StatusInput {
-            path,
-            recursive,
-            names: names.map(|n| n.iter().map(|n| n.to_string()).collect()),
-        };
-        // Git replaces these files by rename: their directories are watched.
-        let mut inputs = vec![
-            input(self.path.clone(), true, None),
-            input(self.git_dir.clone(), false, Some(&["HEAD", "index"])),
-            input(common.clone(), false, Some(&["packed-refs"])),
-            input(common.join("info"), false, Some(&["exclude"])),
-        ];
         // A detached HEAD or a commit as base names no ref.
-        for name in lines.filter(|l| l.starts_with("refs/")) {
-            let path = common.join(name);
-            let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
-                continue;
-            };
-            let file = file.to_string_lossy().into_owned();
-            match inputs.iter_mut().find(|i| i.path == dir) {
-                Some(same_dir) => same_dir.names.get_or_insert_with(Vec::new).push(file),
-                None => inputs.push(StatusInput {
-                    path: dir.to_path_buf(),
-                    recursive: false,
-                    names: Some(vec![file]),
-                }),
-            }
-        }
-        inputs.retain(|i| i.path.is_dir());
-        Ok(inputs)
+        let refs = lines
+            .filter(|l| l.starts_with("refs/"))
+            .map(|r| common.join(r))
+            .collect();
+        let only = |dir: &Path, names: &[&str]| Some(names.iter().map(|n| dir.join(n)).collect());
+        // Git replaces these files by rename: their directories are watched.
+        let inputs = vec![
+            StatusInput {
+                path: self.path.clone(),
+                recursive: true,
+                only: None,
+            },
+            StatusInput {
+                path: self.git_dir.clone(),
+                recursive: false,
+                only: only(&self.git_dir, &["HEAD", "index"]),
+            },
+            StatusInput {
+                path: common.clone(),
+                recursive: false,
+                only: only(&common, &["packed-refs"]),
+            },
+            StatusInput {
+                path: common.join("info"),
+                recursive: false,
+                only: only(&common.join("info"), &["exclude"]),
+            },
+            StatusInput {
+                path: common.join("refs"),
+                recursive: true,
+                only: Some(refs),
+            },
+        ];
+        Ok(inputs.into_iter().filter(|i| i.path.is_dir()).collect())
     }
 
     /// Whether anything is staged, modified, or untracked (and not ignored).

@@ -68,6 +68,7 @@ impl Site for HostSite {
         &'a self,
         _record: &'a WorkspaceRecord,
         _changed: Box<dyn Fn() + Send + 'static>,
+        _lost: Box<dyn Fn(String) + Send + 'static>,
     ) -> BoxFuture<'a, Option<StatusWatch>> {
         Box::pin(async { None })
     }

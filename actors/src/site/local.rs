@@ -48,6 +48,7 @@ impl Site for LocalSite {
         &'a self,
         record: &'a WorkspaceRecord,
         changed: Box<dyn Fn() + Send + 'static>,
+        lost: Box<dyn Fn(String) + Send + 'static>,
     ) -> BoxFuture<'a, Option<StatusWatch>> {
         Box::pin(async move {
             let (path, name) = (PathBuf::from(&record.path), record.name.clone());
@@ -56,7 +57,7 @@ impl Site for LocalSite {
                 let inputs = Worktree::open(&path)
                     .and_then(|w| w.status_inputs(&base))
                     .map_err(|e| e.to_string())?;
-                status_watch::start(inputs, changed).map_err(|e| e.to_string())
+                status_watch::start(inputs, changed, lost).map_err(|e| e.to_string())
             })
             .await;
             match watch {
