@@ -21,7 +21,8 @@
 //! - [`site`]: where a workspace runs (this node, an SSH host): one trait.
 //! - [`status_watch`], [`fresh_status`]: file events on what `git status`
 //!   reads, and when a workspace's status must be read again.
-//! - [`screen`]: the screen model, and the repaint of a late viewer.
+//! - [`screen`]: the screen model, and the repaint of a late viewer;
+//!   [`screen_thread`]: parsed on a thread of its own, off the output path.
 //! - [`scrollback`]: the byte ring mirrored to disk.
 //! - [`scan`]: finds fixed escape sequences in output; [`queries`]: the
 //!   terminal queries a Pty actor answers itself.
@@ -47,6 +48,7 @@ pub mod queries;
 pub mod remote;
 pub mod scan;
 pub mod screen;
+pub mod screen_thread;
 pub mod scrollback;
 pub use roam_holder::session;
 pub mod site;

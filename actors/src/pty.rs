@@ -49,6 +49,7 @@ use crate::markers::Marker;
 use crate::queries::Query;
 use crate::scan::{Piece, Scanner};
 use crate::screen::Screen;
+use crate::screen_thread::ScreenThread;
 use crate::scrollback::Scrollback;
 use crate::session::Session;
 
@@ -221,7 +222,7 @@ enum Block {
 
 pub struct PtyState {
     scrollback: Scrollback,
-    screen: Screen,
+    screen: ScreenThread,
     /// Present when the terminal marks its reattaches.
     markers: Option<Scanner<Marker>>,
     /// Terminal queries, answered here (`queries`).
@@ -399,7 +400,7 @@ impl PtyState {
         let (events, _) = broadcast::channel(SUBSCRIBER_DEPTH);
         Ok(PtyState {
             scrollback,
-            screen,
+            screen: ScreenThread::start(screen)?,
             markers: spec.marks_reattach.then(crate::markers::scanner),
             queries: crate::queries::scanner(),
             block: Block::Live,
@@ -497,7 +498,7 @@ impl PtyState {
                 Piece::Bytes(bytes) => self.block_output(&bytes),
                 Piece::Found(_) if self.quiet_queries => {}
                 Piece::Found(query) => {
-                    let answer = query.answer(self.screen.cursor());
+                    let answer = query.answer(self.screen.exact(Screen::cursor));
                     self.input(answer);
                 }
             }
@@ -512,12 +513,14 @@ impl PtyState {
         }
     }
 
-    /// To every viewer, then the screen: viewers' tasks run while the
-    /// screen model parses (a subscription is taken between messages, so
-    /// it never sees the one without the other).
+    /// To every viewer, then the screen model's thread, which parses it
+    /// while this actor goes on (a subscription is taken between messages
+    /// and waits for the model to catch up, so it never sees the one
+    /// without the other).
     fn show(&mut self, bytes: &[u8]) {
+        let bytes: Arc<[u8]> = Arc::from(bytes);
         // No receivers is fine: nobody is attached.
-        let _ = self.events.send(PtyEvent::Output(Arc::from(bytes)));
+        let _ = self.events.send(PtyEvent::Output(bytes.clone()));
         roam_hops::mark(roam_hops::Hop::NodeEchoShown);
         self.screen.process(bytes);
     }
@@ -670,14 +673,14 @@ impl PtyState {
             return self.seen.clone();
         }
         Seen {
-            rows: self.screen.rows(),
+            rows: self.screen.exact(Screen::rows),
             tail: self.seen.tail.clone(),
         }
     }
 
     fn subscribe(&self, with_scrollback: bool) -> Subscription {
         Subscription {
-            screen: self.screen.repaint(),
+            screen: self.screen.exact(Screen::repaint),
             scrollback: with_scrollback.then(|| self.scrollback.contents()),
             exited: self.exit_reported.then_some(self.child_exit).flatten(),
             events: self.events.subscribe(),
@@ -686,8 +689,7 @@ impl PtyState {
     }
 
     fn activity(&self) -> Activity {
-        let (row, _) = self.screen.cursor();
-        let lines = self.screen.rows();
+        let ((row, _), lines) = self.screen.now(|s| (s.cursor(), s.rows()));
         let cursor_line = lines.get(row as usize).cloned().unwrap_or_default();
         let last_line = lines
             .iter()

@@ -116,6 +116,12 @@ impl Screen {
             .resize(usize::from(cols.max(1)), usize::from(rows.max(1)));
     }
 
+    /// Rows and columns.
+    pub fn size(&self) -> (u16, u16) {
+        let (cols, rows) = self.term.size();
+        (clamp(rows), clamp(cols))
+    }
+
     /// The cursor's row and column from 0, on the screen (a wrap pending
     /// at the last column reports that column, as terminals do).
     pub fn cursor(&self) -> (u16, u16) {
