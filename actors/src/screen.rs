@@ -14,8 +14,17 @@
 //! the state a terminal starts in, then replays the model's state onto it,
 //! so a viewer that attaches late, reattaches or lagged behind then takes
 //! the live stream exactly as a terminal that saw it all.
+//!
+//! Where avt itself differs from a VT100 (found with vttest, menus 1, 2,
+//! 3 and 8, every screen repainted and compared with a direct run in
+//! tmux): reverse index with origin mode on moves the cursor by the top
+//! margin; DECRC does not bring back the character sets; DEC line
+//! drawing's `~` is U+22C5 where xterm shows U+00B7. The live stream is
+//! not touched by any of them, only a repaint.
 
 use unicode_width::UnicodeWidthChar;
+
+use crate::scan::{Piece, Scanner};
 
 /// DEC private modes that only change what the viewer's terminal sends:
 /// mouse reporting and its encodings, focus events, alternate scroll,
@@ -42,12 +51,19 @@ const BASELINE: &str = concat!(
     "\x1b[3g",                                      // no tab stops yet
 );
 
+/// DECCOLM, the switch between 80 and 132 columns, which avt ignores. A
+/// terminal that does not change its width still does the rest of it
+/// (tmux, a VT100): blank screen, margins reset, cursor home.
+const COLUMN_MODE: &[(&[u8], ())] = &[(b"\x1b[?3h", ()), (b"\x1b[?3l", ())];
+const COLUMN_MODE_EFFECT: &str = "\x1b[r\x1b[H\x1b[2J";
+
 pub struct Screen {
     term: avt::Terminal,
     /// The start of a UTF-8 character that the next read finishes.
     unfinished: Vec<u8>,
     modes: vte::Parser,
     input: InputModes,
+    column_mode: Scanner<()>,
 }
 
 #[derive(Default)]
@@ -70,11 +86,21 @@ impl Screen {
             unfinished: Vec::new(),
             modes: vte::Parser::new(),
             input: InputModes::default(),
+            column_mode: Scanner::new(COLUMN_MODE),
         }
     }
 
     pub fn process(&mut self, bytes: &[u8]) {
         self.modes.advance(&mut self.input, bytes);
+        for piece in self.column_mode.split(bytes) {
+            match piece {
+                Piece::Bytes(bytes) => self.decode(&bytes),
+                Piece::Found(()) => self.term.feed(COLUMN_MODE_EFFECT),
+            }
+        }
+    }
+
+    fn decode(&mut self, bytes: &[u8]) {
         let joined;
         let mut rest = if self.unfinished.is_empty() {
             bytes
@@ -190,6 +216,7 @@ impl Screen {
         out.push_str(&portable(&self.term.dump()));
         let mut out = out.into_bytes();
         out.extend_from_slice(&self.unfinished);
+        out.extend_from_slice(self.column_mode.held());
         out
     }
 }
@@ -297,12 +324,16 @@ impl vte::Perform for InputModes {
 /// such characters are left out of the model so that its columns, and the
 /// cursor it reports, stay the viewer's (the live stream still carries
 /// them; a repaint shows the base character).
+/// DEL, which terminals ignore wherever it comes, avt would print.
 fn feed(term: &mut avt::Terminal, text: &str) {
-    if text.is_ascii() {
+    if text.is_ascii() && !text.contains('\x7f') {
         term.feed(text);
         return;
     }
-    let kept: String = text.chars().filter(|c| c.width() != Some(0)).collect();
+    let kept: String = text
+        .chars()
+        .filter(|&c| c != '\x7f' && c.width() != Some(0))
+        .collect();
     term.feed(kept.as_str());
 }
 
@@ -422,6 +453,23 @@ mod tests {
         assert!(
             !popped.contains("\x1b[>7u") && !popped.contains("\x1b[>4;"),
             "{popped:?}"
+        );
+    }
+
+    #[test]
+    fn del_is_ignored_and_column_mode_blanks_the_screen_as_on_a_vt100() {
+        let mut screen = Screen::new(3, 10);
+        screen.process(b"ab\x7fc");
+        assert_eq!(screen.rows()[0], "abc");
+        screen.process(b"\x1b[2;3r\x1b[3;1Hmore\x1b[?3");
+        assert!(screen.repaint().ends_with(b"\x1b[?3"));
+        screen.process(b"lhome");
+        assert_eq!(screen.rows(), ["home", "", ""]);
+        screen.process(b"\n\n\nend");
+        assert_eq!(
+            screen.rows(),
+            ["", "", "    end"],
+            "margins reset: the screen scrolls"
         );
     }
 
