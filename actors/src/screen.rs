@@ -15,12 +15,12 @@
 //! so a viewer that attaches late, reattaches or lagged behind then takes
 //! the live stream exactly as a terminal that saw it all.
 //!
-//! Where avt itself differs from a VT100 (found with vttest, menus 1, 2,
-//! 3 and 8, every screen repainted and compared with a direct run in
-//! tmux): reverse index with origin mode on moves the cursor by the top
-//! margin; DECRC does not bring back the character sets; DEC line
-//! drawing's `~` is U+22C5 where xterm shows U+00B7. The live stream is
-//! not touched by any of them, only a repaint.
+//! Where avt differs from a VT100 and that matters to a repaint, this
+//! module does it right (`Fix`: column mode, reverse index in origin
+//! mode, the character sets saved with the cursor; DEL). Found with
+//! vttest, menus 1, 2, 3 and 8, every screen repainted and compared with
+//! a direct run in tmux. Left: avt draws DEC line drawing's `` ` `` and
+//! `~` as U+2666 and U+22C5 where xterm and tmux show U+25C6 and U+00B7.
 
 use unicode_width::UnicodeWidthChar;
 
@@ -51,11 +51,56 @@ const BASELINE: &str = concat!(
     "\x1b[3g",                                      // no tab stops yet
 );
 
-/// DECCOLM, the switch between 80 and 132 columns, which avt ignores. A
-/// terminal that does not change its width still does the rest of it
-/// (tmux, a VT100): blank screen, margins reset, cursor home.
-const COLUMN_MODE: &[(&[u8], ())] = &[(b"\x1b[?3h", ()), (b"\x1b[?3l", ())];
-const COLUMN_MODE_EFFECT: &str = "\x1b[r\x1b[H\x1b[2J";
+/// Sequences avt gets wrong, found before it sees them and done right
+/// here (each at its place in the stream):
+/// - DECCOLM, the switch between 80 and 132 columns, which avt ignores.
+///   A terminal that does not change its width still does the rest of it
+///   (tmux, a VT100): blank screen, margins reset, cursor home.
+/// - Reverse index, which avt moves by the top margin too in origin mode:
+///   up one as CUU does, and only where that is blocked (at the top
+///   margin, or the top row) avt's own, which scrolls or stays.
+/// - Saving and restoring the cursor (DECSC, DECRC, and entering and
+///   leaving the alternate screen with 1049), which in avt leaves the
+///   character sets out: they are kept here and designated again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fix {
+    ColumnMode,
+    ReverseIndex,
+    SaveCursor,
+    RestoreCursor,
+    EnterAlternate,
+    LeaveAlternate,
+}
+
+const FIXES: &[(&[u8], Fix)] = &[
+    (b"\x1b[?3h", Fix::ColumnMode),
+    (b"\x1b[?3l", Fix::ColumnMode),
+    (b"\x1bM", Fix::ReverseIndex),
+    (b"\x1b7", Fix::SaveCursor),
+    (b"\x1b8", Fix::RestoreCursor),
+    (b"\x1b[?1049h", Fix::EnterAlternate),
+    (b"\x1b[?1049l", Fix::LeaveAlternate),
+];
+
+/// The character sets: G0 and G1 as line drawing, and G1 shifted in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Charsets {
+    g0_drawing: bool,
+    g1_drawing: bool,
+    shifted_out: bool,
+}
+
+impl Charsets {
+    fn designate(self) -> String {
+        let set = |drawing| if drawing { '0' } else { 'B' };
+        let shift = if self.shifted_out { '\x0e' } else { '\x0f' };
+        format!(
+            "\x1b({}\x1b){}{shift}",
+            set(self.g0_drawing),
+            set(self.g1_drawing)
+        )
+    }
+}
 
 pub struct Screen {
     term: avt::Terminal,
@@ -63,7 +108,7 @@ pub struct Screen {
     unfinished: Vec<u8>,
     modes: vte::Parser,
     input: InputModes,
-    column_mode: Scanner<()>,
+    fixes: Scanner<Fix>,
 }
 
 #[derive(Default)]
@@ -76,6 +121,10 @@ struct InputModes {
     keyboard: Vec<u16>,
     /// xterm's modifyOtherKeys level.
     modify_other_keys: u16,
+    charsets: Charsets,
+    /// Saved with the cursor, on the main screen and the alternate one.
+    saved_charsets: [Charsets; 2],
+    alternate: bool,
 }
 
 impl Screen {
@@ -86,16 +135,52 @@ impl Screen {
             unfinished: Vec::new(),
             modes: vte::Parser::new(),
             input: InputModes::default(),
-            column_mode: Scanner::new(COLUMN_MODE),
+            fixes: Scanner::new(FIXES),
         }
     }
 
     pub fn process(&mut self, bytes: &[u8]) {
-        self.modes.advance(&mut self.input, bytes);
-        for piece in self.column_mode.split(bytes) {
+        for piece in self.fixes.split(bytes) {
             match piece {
-                Piece::Bytes(bytes) => self.decode(&bytes),
-                Piece::Found(()) => self.term.feed(COLUMN_MODE_EFFECT),
+                Piece::Bytes(bytes) => {
+                    self.modes.advance(&mut self.input, &bytes);
+                    self.decode(&bytes);
+                }
+                Piece::Found(fix) => self.fix(fix),
+            }
+        }
+    }
+
+    fn fix(&mut self, fix: Fix) {
+        let screen = usize::from(self.input.alternate);
+        match fix {
+            Fix::ColumnMode => self.term.feed("\x1b[r\x1b[H\x1b[2J"),
+            Fix::ReverseIndex => {
+                let row = self.term.cursor().row;
+                self.term.feed("\x1b[A");
+                if self.term.cursor().row == row {
+                    self.term.feed("\x1bM");
+                }
+            }
+            Fix::SaveCursor => {
+                self.term.feed("\x1b7");
+                self.input.saved_charsets[screen] = self.input.charsets;
+            }
+            Fix::RestoreCursor => {
+                self.term.feed("\x1b8");
+                self.input.charsets = self.input.saved_charsets[screen];
+                self.term.feed(self.input.charsets.designate().as_str());
+            }
+            Fix::EnterAlternate => {
+                self.term.feed("\x1b[?1049h");
+                self.input.saved_charsets[0] = self.input.charsets;
+                self.input.alternate = true;
+            }
+            Fix::LeaveAlternate => {
+                self.term.feed("\x1b[?1049l");
+                self.input.alternate = false;
+                self.input.charsets = self.input.saved_charsets[0];
+                self.term.feed(self.input.charsets.designate().as_str());
             }
         }
     }
@@ -216,7 +301,7 @@ impl Screen {
         out.push_str(&portable(&self.term.dump()));
         let mut out = out.into_bytes();
         out.extend_from_slice(&self.unfinished);
-        out.extend_from_slice(self.column_mode.held());
+        out.extend_from_slice(self.fixes.held());
         out
     }
 }
@@ -236,6 +321,8 @@ impl Screen {
 ///   cursor 1049 saved on entry, which tmux keeps apart from DECSC's, so
 ///   the repaint enters with 1049 from the saved cursor itself (xterm's
 ///   1049 saves into the slot DECSC filled, with the same value).
+/// - REP after a character that is not ASCII (a run of line drawing, of
+///   wide characters) becomes the run itself: tmux repeats only ASCII.
 /// - SCORC becomes DECRC (the same thing where both exist).
 /// - 8-bit controls (an unfinished sequence, a prompt marker) become their
 ///   7-bit forms: a terminal reading UTF-8 takes U+009B as a character.
@@ -254,6 +341,7 @@ fn portable(dump: &str) -> String {
         .replace("\x1b[0W", "\x1bH")
         .replace(ENTER, "\x1b8\x1b[?1049h\x1b[0m\x1b[?6l\x1b[?7h")
         .replace("\x1b[u", "\x1b8");
+    let dump = spell_out_repeats(&dump);
     dump.chars()
         .flat_map(|c| match u8::try_from(u32::from(c)) {
             Ok(c1 @ 0x80..=0x9f) => ['\x1b', char::from(c1 - 0x40)].into_iter().take(2),
@@ -270,6 +358,10 @@ impl vte::Perform for InputModes {
                     let Some(&mode) = param.first() else { continue };
                     if let Some(i) = INPUT_MODES.iter().position(|&m| m == mode) {
                         self.set[i] = action == 'h';
+                    }
+                    // (1049 comes as a `Fix`, alone; here with others.)
+                    if matches!(mode, 47 | 1047 | 1049) {
+                        self.alternate = action == 'h';
                     }
                 }
             }
@@ -314,9 +406,42 @@ impl vte::Perform for InputModes {
             (b"", b'=') => self.keypad_application = true,
             (b"", b'>') => self.keypad_application = false,
             (b"", b'c') => *self = InputModes::default(),
+            (b"(", set) => self.charsets.g0_drawing = set == b'0',
+            (b")", set) => self.charsets.g1_drawing = set == b'0',
             _ => {}
         }
     }
+
+    fn execute(&mut self, byte: u8) {
+        match byte {
+            0x0e => self.charsets.shifted_out = true,
+            0x0f => self.charsets.shifted_out = false,
+            _ => {}
+        }
+    }
+}
+
+/// `CSI n b` after a character that is not ASCII, as that character `n`
+/// times.
+fn spell_out_repeats(dump: &str) -> String {
+    let mut out = String::with_capacity(dump.len());
+    let mut rest = dump;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let last = out.chars().next_back().filter(|c| !c.is_ascii());
+        if let (true, Some(b'b'), Some(last)) = (digits > 0, after.as_bytes().get(digits), last) {
+            let times: usize = after[..digits].parse().unwrap_or(0);
+            out.extend(std::iter::repeat_n(last, times.min(usize::from(u16::MAX))));
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str("\x1b[");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// avt gives every character a cell of its own, a combining mark or a
@@ -471,6 +596,41 @@ mod tests {
             ["", "", "    end"],
             "margins reset: the screen scrolls"
         );
+    }
+
+    #[test]
+    fn reverse_index_in_origin_mode_moves_up_one_row() {
+        let mut screen = Screen::new(10, 10);
+        // Origin row 3 of a region from screen row 3 is screen row 5.
+        screen.process(b"\x1b[3;8r\x1b[?6h\x1b[3HX\x1bMY");
+        let rows = screen.rows();
+        assert_eq!(
+            (rows[4].as_str(), rows[3].as_str()),
+            ("X", " Y"),
+            "{rows:?}"
+        );
+        // At the region's top, reverse index scrolls the region down.
+        screen.process(b"\x1b[HZ\x1bM\x1bMW");
+        let rows = screen.rows();
+        assert_eq!(rows[2..7], [" W", "", "Z", " Y", "X"], "{rows:?}");
+    }
+
+    #[test]
+    fn restoring_the_cursor_brings_back_its_character_sets() {
+        let mut screen = Screen::new(3, 20);
+        screen.process(b"\x1b(0\x1b7\x1b(Bq\x1b8q\x1b[?1049h\x1b(Bq\x1b[?1049lq");
+        assert_eq!(screen.rows()[0], "──", "{:?}", screen.rows());
+        screen.process(b"\x1b[2H\x1b(Bq");
+        assert_eq!(screen.rows()[1], "q");
+    }
+
+    #[test]
+    fn a_run_of_line_drawing_is_spelled_out_for_tmux() {
+        let mut model = Screen::new(2, 20);
+        model.process(b"\x1b(0qqqqqqqqqq\x1b(Bxxxxxxxxxx");
+        let repaint = String::from_utf8(model.repaint()).unwrap();
+        assert!(repaint.contains(&"─".repeat(10)), "{repaint:?}");
+        assert_eq!(spell_out_repeats("a\x1b[3b\x1b[1m"), "a\x1b[3b\x1b[1m");
     }
 
     #[test]
