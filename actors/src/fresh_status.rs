@@ -109,6 +109,11 @@ impl<T> FreshStatus<T> {
         }
     }
 
+    /// Whether anyone waits for a read.
+    pub fn waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
     /// A read to start now, covering the changes returned, if the status
     /// is not fresh and none is under way.
     pub fn start_read(&mut self) -> Option<u64> {

@@ -5,7 +5,8 @@
 //! - Messages: info (git status + agents), add agent, look up an agent,
 //!   stop, start, record, supersede (a newer owner exists); from agents,
 //!   `AgentChanged` (a cast); from its own tasks and its status watch,
-//!   `Watching`, `StatusChanged`, `StatusSettle`, `StatusRead`.
+//!   `Watching`, `WatchLost`, `StatusChanged`, `StatusSettle`,
+//!   `StatusRead`.
 //! - Git status: read in a task, never in a handler, and only when
 //!   something changed since the last read began (`fresh_status`,
 //!   `status_watch`): a listing of workspaces where nothing happened runs
@@ -94,7 +95,7 @@ pub struct WorkspaceState {
     agents: Vec<(String, ActorRef<AgentMsg>)>,
     status: FreshStatus<RpcReplyPort<WorkspaceInfo>>,
     /// Kept for as long as the actor lives: dropping it stops the watch.
-    _watch: Option<StatusWatch>,
+    watch: Option<StatusWatch>,
     /// Set by the watch when it sends `StatusChanged`, cleared when that
     /// is handled: a burst of events is one message.
     change_pending: Arc<AtomicBool>,
@@ -116,7 +117,7 @@ impl Actor for WorkspaceActor {
             agents: Vec::new(),
             // A worktree just made from its base is clean and even with it.
             status: FreshStatus::new((!args.restored).then(Default::default)),
-            _watch: None,
+            watch: None,
             change_pending: Arc::new(AtomicBool::new(false)),
         };
         let worktree_ok = state.site.worktree_present(&state.record);
@@ -208,11 +209,11 @@ impl Actor for WorkspaceActor {
             // A copy superseded meanwhile keeps no watch.
             WorkspaceMsg::Watching(watch) if state.record.is_active() => {
                 state.status.watching(watch.is_some());
-                state._watch = watch;
+                state.watch = watch;
             }
             WorkspaceMsg::Watching(_) => {}
             WorkspaceMsg::WatchLost(error) => {
-                if state._watch.take().is_some() {
+                if state.watch.take().is_some() {
                     tracing::warn!(workspace = %state.record.name, %error, "the worktree's watch lost track; every listing reads its status");
                     state.status.watching(false);
                 }
@@ -239,7 +240,12 @@ impl Actor for WorkspaceActor {
                 if !finished {
                     state.status.unread();
                 }
-                if let Some(covers) = state.status.start_read() {
+                // Only for whoever still waits: changes without a waiter
+                // are the settle timer's, and a read given up on is not
+                // started again until someone asks.
+                if state.status.waiting()
+                    && let Some(covers) = state.status.start_read()
+                {
                     read_status(&myself, state, covers);
                 }
             }
@@ -501,7 +507,7 @@ impl WorkspaceActor {
             tracing::error!(workspace = %state.record.name, error = %e, "cannot save the superseded mark");
         }
         state.record = updated;
-        state._watch = None;
+        state.watch = None;
         state.status.watching(false);
         for (_, agent) in &state.agents {
             let _ = agent.call(AgentMsg::Stop, Some(CALL_TIMEOUT)).await;
