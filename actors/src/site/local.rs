@@ -212,9 +212,10 @@ pub fn resolve_base(spec: &CreateSpec) -> Result<(Repo, String, String), ActorEr
 /// Finds the repo, resolves the base and adds the worktree here.
 fn make_worktree(spec: &CreateSpec, path: &Path) -> Result<Placement, ActorError> {
     let branch = format!("roam/{}", spec.name);
-    let (repo, base, _) = resolve_base(spec)?;
+    let (repo, base, base_oid) = resolve_base(spec)?;
+    let base_oid = roam_gitsync::Oid(base_oid);
     // add_worktree checks the branch first (one git call, not two).
-    match repo.add_worktree(path, &branch, &base) {
+    match repo.add_worktree_at(path, &branch, &base_oid) {
         Err(roam_gitsync::GitError::BranchExists { .. }) => {
             return Err(ActorError::BranchExists {
                 branch,
