@@ -124,7 +124,6 @@ struct InputModes {
     charsets: Charsets,
     /// Saved with the cursor, on the main screen and the alternate one.
     saved_charsets: [Charsets; 2],
-    alternate: bool,
 }
 
 impl Screen {
@@ -152,7 +151,7 @@ impl Screen {
     }
 
     fn fix(&mut self, fix: Fix) {
-        let screen = usize::from(self.input.alternate);
+        let screen = usize::from(self.term.active_screen_kind() == avt::ScreenKind::Alternate);
         match fix {
             Fix::ColumnMode => self.term.feed("\x1b[r\x1b[H\x1b[2J"),
             Fix::ReverseIndex => {
@@ -174,11 +173,9 @@ impl Screen {
             Fix::EnterAlternate => {
                 self.term.feed("\x1b[?1049h");
                 self.input.saved_charsets[0] = self.input.charsets;
-                self.input.alternate = true;
             }
             Fix::LeaveAlternate => {
                 self.term.feed("\x1b[?1049l");
-                self.input.alternate = false;
                 self.input.charsets = self.input.saved_charsets[0];
                 self.term.feed(self.input.charsets.designate().as_str());
             }
@@ -341,13 +338,17 @@ fn portable(dump: &str) -> String {
         .replace("\x1b[0W", "\x1bH")
         .replace(ENTER, "\x1b8\x1b[?1049h\x1b[0m\x1b[?6l\x1b[?7h")
         .replace("\x1b[u", "\x1b8");
-    let dump = spell_out_repeats(&dump);
-    dump.chars()
-        .flat_map(|c| match u8::try_from(u32::from(c)) {
-            Ok(c1 @ 0x80..=0x9f) => ['\x1b', char::from(c1 - 0x40)].into_iter().take(2),
-            _ => [c, '\0'].into_iter().take(1),
-        })
-        .collect()
+    let mut out = String::with_capacity(dump.len());
+    for c in spell_out_repeats(&dump).chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(c1 @ 0x80..=0x9f) => {
+                out.push('\x1b');
+                out.push(char::from(c1 - 0x40));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 impl vte::Perform for InputModes {
@@ -358,10 +359,6 @@ impl vte::Perform for InputModes {
                     let Some(&mode) = param.first() else { continue };
                     if let Some(i) = INPUT_MODES.iter().position(|&m| m == mode) {
                         self.set[i] = action == 'h';
-                    }
-                    // (1049 comes as a `Fix`, alone; here with others.)
-                    if matches!(mode, 47 | 1047 | 1049) {
-                        self.alternate = action == 'h';
                     }
                 }
             }

@@ -221,11 +221,13 @@ impl Actor for WorkspaceActor {
             WorkspaceMsg::StatusChanged => {
                 state.change_pending.store(false, Ordering::SeqCst);
                 if state.status.changed(Instant::now()) {
-                    settle_after(&myself, fresh_status::SETTLE);
+                    myself.send_after(fresh_status::SETTLE, || WorkspaceMsg::StatusSettle);
                 }
             }
             WorkspaceMsg::StatusSettle => match state.status.settle(Instant::now()) {
-                Settle::Again(wait) => settle_after(&myself, wait),
+                Settle::Again(wait) => {
+                    myself.send_after(wait, || WorkspaceMsg::StatusSettle);
+                }
                 Settle::Read(covers) => read_status(&myself, state, covers),
                 Settle::Nothing => {}
             },
@@ -612,13 +614,5 @@ fn read_status(myself: &ActorRef<WorkspaceMsg>, state: &WorkspaceState, covers: 
             read,
             finished,
         });
-    });
-}
-
-fn settle_after(myself: &ActorRef<WorkspaceMsg>, wait: Duration) {
-    let me = myself.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(wait).await;
-        let _ = me.cast(WorkspaceMsg::StatusSettle);
     });
 }

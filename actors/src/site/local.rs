@@ -59,14 +59,14 @@ impl Site for LocalSite {
                     .map_err(|e| e.to_string())?;
                 status_watch::start(inputs, changed, lost).map_err(|e| e.to_string())
             })
-            .await;
-            match watch {
-                Ok(Ok(watch)) => Some(watch),
-                Ok(Err(error)) => {
+            .await
+            .map_err(|e| e.to_string());
+            match watch.and_then(|made| made) {
+                Ok(watch) => Some(watch),
+                Err(error) => {
                     tracing::warn!(workspace = %name, %error, "cannot watch the worktree; every listing reads its status");
                     None
                 }
-                Err(_) => None,
             }
         })
     }

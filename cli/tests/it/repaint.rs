@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{ROAM, TestNode, WAIT};
+use crate::harness::{ROAM, TestNode, WAIT, stderr};
 
 /// Three phases, each waiting for a line: the state a repaint must carry
 /// (custom tab stops, a wrap pending at the last column, margins, origin
@@ -69,11 +69,7 @@ impl Tmux {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "tmux {args:?}: {}", stderr(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
